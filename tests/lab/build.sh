@@ -69,6 +69,21 @@ for tool in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   go_build "$tool" k8s.io/kubernetes "$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$tool" "$k8s_ldflags" staging
 done
 go_build kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
+# kwok ships no default behaviour in its binary: its stage files (node heartbeats, pods
+# going Running and away) come from the same module.
+kwok_stages="$cache/bin/kwok-$KWOK_VERSION/stages.yaml"
+if [[ ! -s $kwok_stages ]]; then
+  kwok_dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)",*/\1/p')
+  for stage in node/fast node/heartbeat-with-lease pod/fast; do
+    for f in "$kwok_dir/kustomize/stage/$stage"/*.yaml; do
+      [[ $(basename "$f") == kustomization.yaml ]] && continue
+      printf -- '---\n'; cat "$f"
+    done
+  done >"$kwok_stages.tmp" || die "reading kwok's stage files from its module failed"
+  mv "$kwok_stages.tmp" "$kwok_stages"
+fi
+ln -sf "$kwok_stages" "$bin_dir/kwok-stages.yaml"
+
 go_build helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
   "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 

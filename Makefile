@@ -1,0 +1,17 @@
+# The two commands the README documents, and their parts.
+.PHONY: demo test lab-up lab-down unit sanity lint molecule
+
+demo:            ## bring the lab up and run playbooks/site.yml against it
+	tests/scripts/demo.sh
+
+test:            ## every test: sanity, lint, unit, Molecule on the lab
+	tests/scripts/test.sh
+
+lab-up:
+	tests/scripts/test.sh lab-up
+
+lab-down:
+	tests/scripts/test.sh lab-down
+
+unit sanity lint molecule:
+	tests/scripts/test.sh $@

@@ -1,0 +1,458 @@
+#!/usr/bin/env python3
+# Copyright: fractional.gpu contributors
+# Apache-2.0 (see LICENSE)
+"""The lab: a real Kubernetes control plane on loopback with simulated GPU nodes.
+
+etcd, kube-apiserver, kube-controller-manager and kube-scheduler run as local processes
+(built by tests/lab/build.sh); kwok keeps the simulated nodes Ready and runs their pods.
+Every node comes from one description file (tests/lab/nodes.yaml) and is labelled the way
+the GPU Operator's feature discovery labels a real GPU node.
+
+    lab.py up [--extra-nodes N]   start (or find running) and create the nodes
+    lab.py down                   stop everything it started; leaves no process or port
+    lab.py status                 say what runs
+    lab.py env                    print shell exports (KUBECONFIG, PATH, ...)
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+LAB_DIR = Path(os.environ.get("FGPU_LAB_DIR", REPO / ".lab"))
+APISERVER_PORT = int(os.environ.get("FGPU_LAB_APISERVER_PORT", "16443"))
+ETCD_PORT = int(os.environ.get("FGPU_LAB_ETCD_PORT", "12379"))
+NODES_FILE = Path(os.environ.get("FGPU_LAB_NODES", HERE / "nodes.yaml"))
+READY_TIMEOUT_S = 90
+SERVICE_CIDR = "10.96.0.0/24"
+# Marks the nodes kwok simulates; kwok manages only nodes carrying this annotation.
+KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+POOL_LABEL = "fractional.gpu/pool"
+
+# Processes in start order; down stops them in reverse.
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+class LabError(Exception):
+    """A failure with a one-line message that says what failed and what to do."""
+
+
+def log(msg: str) -> None:
+    print(f"lab: {msg}", file=sys.stderr, flush=True)
+
+
+def gpu_models():
+    """The collection's GPU model table, loaded by path: the lab labels nodes from it."""
+    path = REPO / "plugins" / "module_utils" / "gpu_models.py"
+    spec = importlib.util.spec_from_file_location("fgpu_gpu_models", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- paths and state --------------------------------------------------------------------
+
+def pki(name: str) -> Path:
+    return LAB_DIR / "pki" / name
+
+
+def kubeconfig_path() -> Path:
+    return LAB_DIR / "kubeconfig"
+
+
+def pid_file(component: str) -> Path:
+    return LAB_DIR / "run" / f"{component}.pid"
+
+
+def log_file(component: str) -> Path:
+    return LAB_DIR / "logs" / f"{component}.log"
+
+
+def running_pid(component: str) -> int | None:
+    try:
+        pid = int(pid_file(component).read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+# --- build ------------------------------------------------------------------------------
+
+def build() -> Path:
+    """Runs build.sh (cached) and returns the directory holding the binaries."""
+    try:
+        out = subprocess.run([str(HERE / "build.sh"), "--print-bin"], check=True,
+                             stdout=subprocess.PIPE, text=True)
+    except subprocess.CalledProcessError as exc:
+        raise LabError("building the lab's binaries failed (see the lines above); "
+                       "fix the cause and run `tests/lab/lab.py up` again") from exc
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+# --- certificates -----------------------------------------------------------------------
+
+def openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE)
+
+
+def make_certs() -> None:
+    """A throw-away CA, the apiserver's serving cert, an admin client cert and the
+    service-account key pair. Regenerated only when missing."""
+    if pki("admin.crt").exists():
+        return
+    if not shutil.which("openssl"):
+        raise LabError("openssl is not on PATH; install it (apt-get install openssl)")
+    pki("").mkdir(parents=True, exist_ok=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+            "-subj", "/CN=fractional-gpu-lab-ca", "-keyout", str(pki("ca.key")),
+            "-out", str(pki("ca.crt")))
+    ext = pki("apiserver.ext")
+    ext.write_text("subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,"
+                   "DNS:kubernetes.default,DNS:kubernetes.default.svc,"
+                   "DNS:kubernetes.default.svc.cluster.local\n"
+                   "extendedKeyUsage=serverAuth\n")
+    for name, subject, extfile in (
+        ("apiserver", "/CN=kube-apiserver", ext),
+        ("admin", "/O=system:masters/CN=lab-admin", None),
+    ):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
+                "-keyout", str(pki(f"{name}.key")), "-out", str(pki(f"{name}.csr")))
+        args = ["x509", "-req", "-in", str(pki(f"{name}.csr")), "-CA", str(pki("ca.crt")),
+                "-CAkey", str(pki("ca.key")), "-CAcreateserial", "-days", "3650",
+                "-out", str(pki(f"{name}.crt"))]
+        if extfile:
+            args += ["-extfile", str(extfile)]
+        openssl(*args)
+    openssl("genrsa", "-out", str(pki("sa.key")), "2048")
+    openssl("rsa", "-in", str(pki("sa.key")), "-pubout", "-out", str(pki("sa.pub")))
+
+
+def write_kubeconfig() -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "lab", "cluster": {
+            "server": f"https://127.0.0.1:{APISERVER_PORT}",
+            "certificate-authority": str(pki("ca.crt"))}}],
+        "users": [{"name": "lab-admin", "user": {
+            "client-certificate": str(pki("admin.crt")),
+            "client-key": str(pki("admin.key"))}}],
+        "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "lab-admin"}}],
+        "current-context": "lab",
+    }
+    kubeconfig_path().write_text(yaml.safe_dump(config))
+
+
+# --- processes --------------------------------------------------------------------------
+
+def component_args(component: str, bin_dir: Path) -> list[str]:
+    kubeconfig = str(kubeconfig_path())
+    if component == "etcd":
+        return [str(bin_dir / "etcd"), "--data-dir", str(LAB_DIR / "etcd"),
+                "--listen-client-urls", f"http://127.0.0.1:{ETCD_PORT}",
+                "--advertise-client-urls", f"http://127.0.0.1:{ETCD_PORT}",
+                "--listen-peer-urls", f"http://127.0.0.1:{ETCD_PORT + 1}",
+                "--initial-advertise-peer-urls", f"http://127.0.0.1:{ETCD_PORT + 1}",
+                "--initial-cluster", f"default=http://127.0.0.1:{ETCD_PORT + 1}",
+                "--unsafe-no-fsync", "--quota-backend-bytes", str(2 * 1024 ** 3)]
+    if component == "kube-apiserver":
+        return [str(bin_dir / "kube-apiserver"),
+                f"--etcd-servers=http://127.0.0.1:{ETCD_PORT}",
+                "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+                f"--secure-port={APISERVER_PORT}",
+                f"--client-ca-file={pki('ca.crt')}",
+                f"--tls-cert-file={pki('apiserver.crt')}",
+                f"--tls-private-key-file={pki('apiserver.key')}",
+                f"--service-account-key-file={pki('sa.pub')}",
+                f"--service-account-signing-key-file={pki('sa.key')}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=RBAC", "--allow-privileged=true",
+                "--enable-priority-and-fairness=false",
+                "--endpoint-reconciler-type=none"]
+    if component == "kube-controller-manager":
+        return [str(bin_dir / "kube-controller-manager"), f"--kubeconfig={kubeconfig}",
+                f"--service-account-private-key-file={pki('sa.key')}",
+                f"--root-ca-file={pki('ca.crt')}", "--leader-elect=false",
+                "--secure-port=0", "--controllers=*,-nodeipam,-service-lb-controller",
+                "--concurrent-gc-syncs=5"]
+    if component == "kube-scheduler":
+        return [str(bin_dir / "kube-scheduler"), f"--kubeconfig={kubeconfig}",
+                "--leader-elect=false", "--secure-port=0"]
+    if component == "kwok":
+        return [str(bin_dir / "kwok"), f"--kubeconfig={kubeconfig}",
+                f"--config={bin_dir / 'kwok-stages.yaml'}",
+                "--manage-all-nodes=false",
+                f"--manage-nodes-with-annotation-selector={'='.join(KWOK_ANNOTATION)}",
+                "--cidr=10.244.0.0/16", "--node-ip=10.0.0.1",
+                "--node-lease-duration-seconds=40", "--server-address="]
+    raise ValueError(component)
+
+
+def start(component: str, bin_dir: Path) -> None:
+    if running_pid(component):
+        return
+    log_file(component).parent.mkdir(parents=True, exist_ok=True)
+    pid_file(component).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file(component), "ab") as out:
+        proc = subprocess.Popen(component_args(component, bin_dir), stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    pid_file(component).write_text(str(proc.pid))
+    time.sleep(0.3)
+    if proc.poll() is not None:
+        raise LabError(f"{component} exited at start (code {proc.returncode}); "
+                       f"last lines of {log_file(component)}:\n{tail(log_file(component))}")
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def stop_all() -> list[str]:
+    stopped = []
+    for component in reversed(COMPONENTS):
+        pid = running_pid(component)
+        if pid:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and running_pid(component):
+                time.sleep(0.1)
+            if running_pid(component):
+                os.killpg(pid, signal.SIGKILL)
+            stopped.append(component)
+        pid_file(component).unlink(missing_ok=True)
+    return stopped
+
+
+# --- readiness --------------------------------------------------------------------------
+
+def api_get(path: str, timeout: float = 5) -> tuple[int, str]:
+    ctx = ssl.create_default_context(cafile=str(pki("ca.crt")))
+    ctx.load_cert_chain(str(pki("admin.crt")), str(pki("admin.key")))
+    url = f"https://127.0.0.1:{APISERVER_PORT}{path}"
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def wait_ready() -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not running_pid("kube-apiserver"):
+            raise LabError("kube-apiserver exited; last lines of its log:\n"
+                           + tail(log_file("kube-apiserver")))
+        try:
+            status, body = api_get("/readyz")
+            if status == 200:
+                # The default namespace's service account means the controllers run too.
+                status, _ = api_get("/api/v1/namespaces/default/serviceaccounts/default")
+                if status == 200:
+                    return
+                last = "waiting for the default service account (controller-manager)"
+            else:
+                last = body.strip().splitlines()[-1] if body.strip() else f"HTTP {status}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    raise LabError(f"the apiserver did not become ready in {READY_TIMEOUT_S}s ({last}); "
+                   f"see {LAB_DIR / 'logs'}")
+
+
+# --- nodes ------------------------------------------------------------------------------
+
+def load_nodes(extra_nodes: int) -> list[dict]:
+    description = yaml.safe_load(NODES_FILE.read_text())
+    nodes = list(description["nodes"])
+    # Scale tests: copies of the first node's shape, in a pool of their own.
+    template = nodes[0]
+    for index in range(extra_nodes):
+        node = copy.deepcopy(template)
+        node["name"] = f"gpu-scale-{index}"
+        node["pool"] = "scale"
+        nodes.append(node)
+    return nodes
+
+
+def node_manifest(node: dict, models) -> dict:
+    model = models.model_by_key(node["gpu"]["model"])
+    count = int(node["gpu"]["count"])
+    name = node["name"]
+    capacity = {"cpu": "64", "memory": "512Gi", "pods": "110", "nvidia.com/gpu": str(count)}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {KWOK_ANNOTATION[0]: KWOK_ANNOTATION[1],
+                            "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+                POOL_LABEL: node["pool"],
+                # As GPU feature discovery labels a GPU node.
+                "nvidia.com/gpu.present": "true",
+                "nvidia.com/gpu.product": models.gfd_product_label(model.product_name),
+                "nvidia.com/gpu.count": str(count),
+                "nvidia.com/gpu.memory": str(model.memory_mib),
+                "nvidia.com/mig.capable": str(model.mig_capable).lower(),
+            },
+        },
+        "spec": {},
+        "status": {"capacity": capacity, "allocatable": dict(capacity)},
+    }
+
+
+def kubectl(bin_dir: Path, *args: str, stdin: str | None = None) -> str:
+    proc = subprocess.run([str(bin_dir / "kubectl"), f"--kubeconfig={kubeconfig_path()}",
+                           *args], input=stdin, text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        raise LabError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def create_nodes(bin_dir: Path, nodes: list[dict]) -> None:
+    models = gpu_models()
+    items = [node_manifest(node, models) for node in nodes]
+    manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+    # create (not apply): kwok and the simulated device plugin own the status afterwards.
+    existing = set(kubectl(bin_dir, "get", "nodes", "-o", "name").split())
+    new = [item for item in items if f"node/{item['metadata']['name']}" not in existing]
+    if new:
+        manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": new})
+        kubectl(bin_dir, "create", "-f", "-", stdin=manifest)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    names = [item["metadata"]["name"] for item in items]
+    while time.monotonic() < deadline:
+        ready = json.loads(kubectl(bin_dir, "get", "nodes", "-o", "json"))["items"]
+        ready_names = {
+            n["metadata"]["name"] for n in ready
+            if any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in n.get("status", {}).get("conditions", []))}
+        if all(name in ready_names for name in names):
+            return
+        time.sleep(0.5)
+    raise LabError("kwok did not make the simulated nodes Ready; see "
+                   f"{log_file('kwok')}:\n{tail(log_file('kwok'))}")
+
+
+# --- commands ---------------------------------------------------------------------------
+
+def env_exports(bin_dir: Path) -> dict[str, str]:
+    return {"KUBECONFIG": str(kubeconfig_path()), "K8S_AUTH_KUBECONFIG": str(kubeconfig_path()),
+            "FGPU_LAB_DIR": str(LAB_DIR), "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+
+
+def cmd_up(args) -> None:
+    started = time.monotonic()
+    bin_dir = build()
+    if running_pid("kube-apiserver") and running_pid("etcd"):
+        log("already running")
+    else:
+        stop_all()  # a half-started lab from an earlier run
+        for port in (ETCD_PORT, ETCD_PORT + 1, APISERVER_PORT):
+            if port_in_use(port):
+                raise LabError(f"port {port} on 127.0.0.1 is in use by another program; stop "
+                               "it, or choose other ports with FGPU_LAB_ETCD_PORT / "
+                               "FGPU_LAB_APISERVER_PORT")
+        shutil.rmtree(LAB_DIR / "etcd", ignore_errors=True)
+        make_certs()
+        write_kubeconfig()
+        try:
+            for component in COMPONENTS:
+                start(component, bin_dir)
+                if component == "etcd":
+                    time.sleep(0.5)
+            wait_ready()
+        except LabError:
+            stop_all()
+            raise
+    nodes = load_nodes(args.extra_nodes)
+    create_nodes(bin_dir, nodes)
+    (LAB_DIR / "env").write_text("".join(f"export {k}={v!r}\n"
+                                         for k, v in env_exports(bin_dir).items()))
+    log(f"up in {time.monotonic() - started:.1f}s: apiserver https://127.0.0.1:{APISERVER_PORT}, "
+        f"{len(nodes)} GPU nodes; `source {LAB_DIR / 'env'}` for kubectl")
+
+
+def cmd_down(_args) -> None:
+    stopped = stop_all()
+    busy = [p for p in (ETCD_PORT, ETCD_PORT + 1, APISERVER_PORT) if port_in_use(p)]
+    log(f"stopped {', '.join(stopped) or 'nothing (was not running)'}")
+    if busy:
+        raise LabError(f"ports still in use after stop: {busy}")
+
+
+def cmd_status(_args) -> None:
+    for component in COMPONENTS:
+        pid = running_pid(component)
+        print(f"{component:26} {'running, pid ' + str(pid) if pid else 'stopped'}")
+
+
+def cmd_env(_args) -> None:
+    print((LAB_DIR / "env").read_text(), end="")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("--extra-nodes", type=int, default=0,
+                    help="add N more simulated nodes shaped like the first (scale tests)")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down").set_defaults(func=cmd_down)
+    sub.add_parser("status").set_defaults(func=cmd_status)
+    sub.add_parser("env").set_defaults(func=cmd_env)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except LabError as exc:
+        log(f"error: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,43 @@
+# Shared by the project's scripts: paths, the Python venv, the lab environment.
+# shellcheck shell=bash
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export FGPU_CACHE=${FGPU_CACHE:-$HOME/.cache/fractional-gpu}
+export FGPU_LAB_DIR=${FGPU_LAB_DIR:-$REPO/.lab}
+VENV=${FGPU_VENV:-$REPO/.venv}
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { echo "error: $*" >&2; exit 1; }
+
+# ensure_venv: a venv with requirements.txt installed; re-installed only when the pins change.
+ensure_venv() {
+  local stamp="$VENV/.requirements.sha256" want
+  want=$(sha256sum "$REPO/requirements.txt" | cut -d' ' -f1)
+  if [[ ! -x $VENV/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+    step "Installing Python dependencies into $VENV (pinned in requirements.txt)"
+    command -v python3 >/dev/null || die "python3 (3.11 or newer) is not on PATH"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REPO/requirements.txt" \
+      || die "pip could not install requirements.txt (is PyPI reachable?)"
+    echo "$want" >"$stamp"
+  fi
+  export PATH="$VENV/bin:$PATH"
+  export FGPU_PYTHON="$VENV/bin/python"
+}
+
+# collections_path: a directory holding ansible_collections/fractional/gpu -> this clone,
+# so Ansible finds the collection under test without installing it.
+collections_path() {
+  local root="$FGPU_LAB_DIR/collections"
+  mkdir -p "$root/ansible_collections/fractional"
+  ln -sfn "$REPO" "$root/ansible_collections/fractional/gpu"
+  echo "$root"
+}
+
+# lab_env: start the lab (cached builds) and export what playbooks and tests need.
+lab_up() {
+  step "Starting the lab (kube-apiserver, etcd, controller-manager, scheduler, kwok)"
+  "$VENV/bin/python" "$REPO/tests/lab/lab.py" up "$@"
+  # shellcheck disable=SC1091
+  source "$FGPU_LAB_DIR/env"
+}
