@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: fractional.gpu contributors
 # Apache-2.0 (see LICENSE)
 """The lab: a real Kubernetes control plane on loopback with simulated GPU nodes.
@@ -284,7 +283,7 @@ def wait_ready() -> None:
             status, body = api_get("/readyz")
             if status == 200:
                 # The default namespace's service account means the controllers run too.
-                status, _ = api_get("/api/v1/namespaces/default/serviceaccounts/default")
+                status = api_get("/api/v1/namespaces/default/serviceaccounts/default")[0]
                 if status == 200:
                     return
                 last = "waiting for the default service account (controller-manager)"
@@ -346,7 +345,7 @@ def node_manifest(node: dict, models) -> dict:
 def kubectl(bin_dir: Path, *args: str, stdin: str | None = None) -> str:
     proc = subprocess.run([str(bin_dir / "kubectl"), f"--kubeconfig={kubeconfig_path()}",
                            *args], input=stdin, text=True, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE)
+                          stderr=subprocess.PIPE, check=False)
     if proc.returncode != 0:
         raise LabError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc.stdout

@@ -7,6 +7,6 @@ lab_up
 export ANSIBLE_COLLECTIONS_PATH
 ANSIBLE_COLLECTIONS_PATH="$(collections_path)"
 step "ansible-playbook -i inventories/lab playbooks/site.yml"
-cd "$REPO"
+cd "$REPO" || exit 1
 ansible-playbook -i inventories/lab playbooks/site.yml "$@"
 step "The lab keeps running: \`source .lab/env\` for kubectl; \`make lab-down\` stops it"

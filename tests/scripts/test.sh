@@ -11,13 +11,41 @@ stage_unit() {
 
 stage_sanity() {
   step "ansible-test sanity"
+  if ! command -v shellcheck >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    # ansible-test skips its shellcheck test without it; Debian ships it.
+    (apt-get update -qq && apt-get install -y -qq shellcheck) >/dev/null 2>&1 \
+      || echo "warning: could not install shellcheck; ansible-test will skip that test" >&2
+  fi
   # ansible-test wants the collection at ansible_collections/<ns>/<name>: test a copy of
-  # exactly what git would ship.
-  local root="$FGPU_LAB_DIR/sanity" dest
+  # exactly what git would ship, outside this clone (inside it, git would hide the copy).
+  local root dest
+  root=$(mktemp -d)
+  trap 'rm -rf "$root"' RETURN
   dest="$root/ansible_collections/fractional/gpu"
-  rm -rf "$root" && mkdir -p "$dest"
+  mkdir -p "$dest"
   (cd "$REPO" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$dest")
-  (cd "$dest" && ansible-test sanity --venv --requirements --python "$(python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')" --color no)
+  # ansible-test's --venv mode bootstraps pip from a host this machine cannot reach; run it
+  # in a venv of its own instead (outside the clone, keyed by the ansible-core pin) where
+  # --requirements installs the linters it pins.
+  local core pyver sanity_venv
+  core=$(sed -n 's/^ansible-core==//p' "$REPO/requirements.txt")
+  pyver=$(python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+  sanity_venv="$FGPU_CACHE/sanity-venv-py$pyver-core$core"
+  if [[ ! -x $sanity_venv/bin/ansible-test ]]; then
+    python -m venv "$sanity_venv"
+    "$sanity_venv/bin/pip" install -q --disable-pip-version-check "ansible-core==$core" \
+      || die "could not install ansible-core $core for ansible-test"
+  fi
+  # Each sanity test runs in a venv that ansible-test bootstraps with get-pip.py from a host
+  # this machine cannot reach; a stand-in in its cache does the same from PyPI.
+  local pip_version get_pip
+  pip_version=$(sed -n "s/^ *pip='\(.*\)',\$/\1/p" \
+    "$sanity_venv"/lib/python*/site-packages/ansible_test/_internal/python_requirements.py)
+  [[ -n $pip_version ]] || die "cannot tell which pip ansible-test bootstraps"
+  get_pip="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+  mkdir -p "$(dirname "$get_pip")" && cp "$REPO/tests/scripts/get_pip_standin.py" "$get_pip"
+  (cd "$dest" && PATH="$sanity_venv/bin:$PATH" ansible-test sanity --requirements \
+    --python "$pyver" --color no)
 }
 
 stage_lint() {
