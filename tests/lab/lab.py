@@ -415,7 +415,7 @@ def cmd_up(args) -> None:
         f"{len(nodes)} GPU nodes; `source {LAB_DIR / 'env'}` for kubectl")
 
 
-def cmd_down(_args) -> None:
+def cmd_down(_args) -> None:  # pylint: disable=unused-argument
     stopped = stop_all()
     busy = [p for p in (ETCD_PORT, ETCD_PORT + 1, APISERVER_PORT) if port_in_use(p)]
     log(f"stopped {', '.join(stopped) or 'nothing (was not running)'}")
@@ -423,10 +423,16 @@ def cmd_down(_args) -> None:
         raise LabError(f"ports still in use after stop: {busy}")
 
 
-def cmd_status(_args) -> None:
+def cmd_status(args) -> None:
+    """Prints each component's state; exits 1 unless the whole lab runs."""
+    all_running = True
     for component in COMPONENTS:
         pid = running_pid(component)
-        print(f"{component:26} {'running, pid ' + str(pid) if pid else 'stopped'}")
+        all_running = all_running and pid is not None
+        if not args.quiet:
+            print(f"{component:26} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    if not all_running:
+        raise SystemExit(1)
 
 
 def cmd_env(_args) -> None:
@@ -442,7 +448,9 @@ def main(argv: list[str]) -> int:
                     help="add N more simulated nodes shaped like the first (scale tests)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("down").set_defaults(func=cmd_down)
-    sub.add_parser("status").set_defaults(func=cmd_status)
+    status = sub.add_parser("status")
+    status.add_argument("--quiet", action="store_true", help="only the exit code")
+    status.set_defaults(func=cmd_status)
     sub.add_parser("env").set_defaults(func=cmd_env)
     args = parser.parse_args(argv)
     try:

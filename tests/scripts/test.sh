@@ -54,6 +54,10 @@ stage_lint() {
 }
 
 stage_molecule() {
+  # A lab this run starts is stopped when the run ends; one that was already up stays.
+  if ! "$VENV/bin/python" "$REPO/tests/lab/lab.py" status --quiet; then
+    trap '"$VENV/bin/python" "$REPO/tests/lab/lab.py" down' EXIT
+  fi
   lab_up
   step "Molecule scenarios on the lab"
   local scenario
@@ -63,7 +67,7 @@ stage_molecule() {
     scenario=$(basename "$scenario")
     [[ $scenario == default ]] && continue
     step "molecule test -s $scenario"
-    (cd "$REPO/extensions" && molecule test -s "$scenario")
+    (cd "$REPO" && molecule test -s "$scenario")
   done
 }
 
