@@ -9,7 +9,7 @@ stage_unit() {
   (cd "$REPO" && python -m pytest -q tests/unit)
 }
 
-stage_sanity() {
+stage_sanity() (
   step "ansible-test sanity"
   if ! command -v shellcheck >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     # ansible-test skips its shellcheck test without it; Debian ships it.
@@ -20,7 +20,7 @@ stage_sanity() {
   # exactly what git would ship, outside this clone (inside it, git would hide the copy).
   local root dest
   root=$(mktemp -d)
-  trap 'rm -rf "$root"' RETURN
+  trap 'rm -rf "$root"' EXIT
   dest="$root/ansible_collections/fractional/gpu"
   mkdir -p "$dest"
   (cd "$REPO" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$dest")
@@ -46,7 +46,7 @@ stage_sanity() {
   mkdir -p "$(dirname "$get_pip")" && cp "$REPO/tests/scripts/get_pip_standin.py" "$get_pip"
   (cd "$dest" && PATH="$sanity_venv/bin:$PATH" ansible-test sanity --requirements \
     --python "$pyver" --color no)
-}
+)
 
 stage_lint() {
   step "ansible-lint (production profile)"
