@@ -575,9 +575,11 @@ EXPORT nvmlReturn_t nvmlInitWithFlags(unsigned int flags)
     const char *path = getenv("FGPU_GPUSIM_STATE");
     if (!path || !*path || access(path, R_OK) != 0)
         return NVML_ERROR_DRIVER_NOT_LOADED; /* no simulated host: as if no NVIDIA driver */
+    pthread_mutex_lock(&call_mutex);
     snprintf(state_path, sizeof state_path, "%s", path);
     if (init_count++ == 0)
         init_handles();
+    pthread_mutex_unlock(&call_mutex);
     return NVML_SUCCESS;
 }
 
@@ -585,10 +587,12 @@ EXPORT nvmlReturn_t nvmlInit_v2(void) { return nvmlInitWithFlags(0); }
 
 EXPORT nvmlReturn_t nvmlShutdown(void)
 {
-    if (init_count == 0)
-        return NVML_ERROR_UNINITIALIZED;
-    init_count--;
-    return NVML_SUCCESS;
+    pthread_mutex_lock(&call_mutex);
+    nvmlReturn_t ret = init_count == 0 ? NVML_ERROR_UNINITIALIZED : NVML_SUCCESS;
+    if (init_count > 0)
+        init_count--;
+    pthread_mutex_unlock(&call_mutex);
+    return ret;
 }
 
 EXPORT const char *nvmlErrorString(nvmlReturn_t result)
@@ -674,7 +678,8 @@ EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice
     return end(NVML_SUCCESS);
 }
 
-/* Finds a GPU or MIG device by a field of its record (uuid, bus_id). */
+/* Finds a GPU or MIG device by a field of its record (uuid, bus_id); a bus id may also
+ * come in the short domain form ("0000:18:00.0"). */
 static nvmlReturn_t handle_by(const char *key, const char *value, nvmlDevice_t *device)
 {
     if (!value || !device)
@@ -684,7 +689,9 @@ static nvmlReturn_t handle_by(const char *key, const char *value, nvmlDevice_t *
         return ret;
     for (int i = 0; i < record_count; i++) {
         record_t *r = &records[i];
-        if (strcasecmp(get(r, key), value) != 0)
+        const char *field = get(r, key);
+        int short_bus_id = strcmp(key, "bus_id") == 0 && strlen(field) > 4 && strcasecmp(field + 4, value) == 0;
+        if (strcasecmp(field, value) != 0 && !short_bus_id)
             continue;
         if (is(r, "gpu") && num(r, "index") < MAX_GPUS) {
             *device = &gpu_handles[num(r, "index")];
