@@ -27,10 +27,10 @@ Stdlib only, Python >= 3.9: this file is shipped to managed hosts as module_util
 
 from __future__ import absolute_import, division, print_function
 
+__metaclass__ = type
+
 import re
 from dataclasses import dataclass
-
-__metaclass__ = type
 
 # NVML enum values [NVMLH].
 NVML_GPU_INSTANCE_PROFILE_1_SLICE = 0x0

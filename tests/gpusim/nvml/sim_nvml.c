@@ -631,7 +631,9 @@ EXPORT nvmlReturn_t nvmlSystemGetNVMLVersion(char *version, unsigned int length)
         return ret;
     record_t *host = first("host");
     char text[96];
-    snprintf(text, sizeof text, "%ld.%s", host ? num(host, "cuda_version") / 1000 : 0, host ? get(host, "driver_version") : "");
+    /* "<CUDA major>.<driver version>", e.g. 13.580.95.05 */
+    snprintf(text, sizeof text, "%ld.%s", host ? num(host, "cuda_version") / 1000 : 0,
+             host ? get(host, "driver_version") : "");
     return end(copy_string(version, length, text));
 }
 
@@ -966,7 +968,8 @@ EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfo(nvmlDevice_t device, uns
 }
 
 /* The versioned variants take a v2 or v3 struct, told apart by its version field. */
-static nvmlReturn_t gi_profile_info_v(nvmlDevice_t device, unsigned key, int by_id, nvmlGpuInstanceProfileInfo_v2_t *info)
+static nvmlReturn_t gi_profile_info_v(nvmlDevice_t device, unsigned key, int by_id,
+                                      nvmlGpuInstanceProfileInfo_v2_t *info)
 {
     if (!info)
         return NVML_ERROR_INVALID_ARGUMENT;
@@ -1052,7 +1055,8 @@ static nvmlReturn_t create_gpu_instance(nvmlDevice_t device, unsigned profileId,
     if (ret != NVML_SUCCESS)
         return ret;
     char call[96];
-    snprintf(call, sizeof call, "nvmlDeviceCreateGpuInstance gpu=%u profile=%u start=%ld", device->gpu, profileId, start);
+    snprintf(call, sizeof call, "nvmlDeviceCreateGpuInstance gpu=%u profile=%u start=%ld", device->gpu, profileId,
+             start);
     if (take_mutation())
         return end_mutation(NVML_ERROR_UNKNOWN, call);
     unsigned id;
@@ -1352,7 +1356,8 @@ EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceById(nvmlGpuInstance_t gpuI
     return end(NVML_SUCCESS);
 }
 
-EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo_v2(nvmlComputeInstance_t computeInstance, nvmlComputeInstanceInfo_t *info)
+EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo_v2(nvmlComputeInstance_t computeInstance,
+                                                  nvmlComputeInstanceInfo_t *info)
 {
     nvmlReturn_t ret = info ? begin(0) : NVML_ERROR_INVALID_ARGUMENT;
     if (ret != NVML_SUCCESS)
@@ -1413,7 +1418,8 @@ EXPORT nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned
     return end(NVML_SUCCESS);
 }
 
-EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned int index, nvmlDevice_t *migDevice)
+EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned int index,
+                                                        nvmlDevice_t *migDevice)
 {
     record_t *gpu;
     nvmlReturn_t ret = migDevice ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;

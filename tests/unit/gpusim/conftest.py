@@ -46,8 +46,8 @@ class SimHost:
         it wants to return in ``out`` (a dict), which comes back decoded."""
         if self.nvml_dir is None:
             pytest.skip("no simulated NVML library for this host")
-        script = "import json, pynvml as nvml\nout = {}\nnvml.nvmlInit()\n%s\nnvml.nvmlShutdown()\nprint(json.dumps(out))\n" \
-            % textwrap.dedent(body)
+        script = ("import json, pynvml as nvml\nout = {}\nnvml.nvmlInit()\n%s\n"
+                  "nvml.nvmlShutdown()\nprint(json.dumps(out))\n" % textwrap.dedent(body))
         env = dict(self.env, LD_LIBRARY_PATH=self.nvml_dir)
         result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr

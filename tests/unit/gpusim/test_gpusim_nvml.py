@@ -144,7 +144,8 @@ def test_conflicting_placement_and_limits_through_nvml(seed_with_nvml):
         h = nvml.nvmlDeviceGetHandleByIndex(0)
         def attempt(profile, start):
             try:
-                nvml.nvmlDeviceCreateGpuInstanceWithPlacement(h, profile, nvml.byref(nvml.c_nvmlGpuInstancePlacement_t(start, 0)))
+                placement = nvml.c_nvmlGpuInstancePlacement_t(start, 0)
+                nvml.nvmlDeviceCreateGpuInstanceWithPlacement(h, profile, nvml.byref(placement))
                 return "ok"
             except nvml.NVMLError as error:
                 return error.value
