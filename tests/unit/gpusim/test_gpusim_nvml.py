@@ -130,7 +130,7 @@ def test_profile_queries(seed_with_nvml):
         nvml.nvmlGpuInstanceGetComputeInstancePossiblePlacements(gi, ci.id, placements, nvml.byref(count))
         out["ci_placements"] = [placements[i].start for i in range(count.value)]
     """)
-    assert out["gi"] == [15, "MIG 1g.10gb", 9856, 4, "MIG 1g.10gb", 1]
+    assert out["gi"] == [15, "MIG 1g.10gb", 9984, 4, "MIG 1g.10gb", 1]
     assert (out["a30_only"], out["out_of_range"]) == (3, 2)  # NOT_SUPPORTED, INVALID_ARGUMENT
     assert out["ci"] == [1, 2, 3, "MIG 2c.7g.40gb"]
     assert (out["ci_left"], out["ci_placements"]) == (3, [0, 2, 4])
