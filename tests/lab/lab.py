@@ -376,6 +376,41 @@ def create_nodes(bin_dir: Path, nodes: list[dict]) -> None:
                    f"{log_file('kwok')}:\n{tail(log_file('kwok'))}")
 
 
+# --- simulated GPU hosts ----------------------------------------------------------------
+
+def gpusim_dir() -> Path:
+    return LAB_DIR / "gpusim"
+
+
+def seed_gpu_hosts(nodes: list[dict], fresh: bool) -> None:
+    """Builds the simulated NVML library (cached) and gives every node a simulated GPU host
+    state. ``fresh``: the control plane started anew, so the GPUs start anew too."""
+    sim = REPO / "tests" / "gpusim"
+    env = dict(os.environ, FGPU_PYTHON=sys.executable)
+    try:
+        lib_dir = subprocess.run([str(sim / "build.sh")], check=True, env=env,
+                                 stdout=subprocess.PIPE, text=True).stdout.strip()
+    except subprocess.CalledProcessError as exc:
+        raise LabError("building the simulated NVML library failed (see above); it needs "
+                       "a C compiler (cc) and the nvidia-nvml-dev package") from exc
+    gpusim_dir().mkdir(parents=True, exist_ok=True)
+    for name, target in (("lib", Path(lib_dir)), ("bin", sim / "bin")):
+        link = gpusim_dir() / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(target, target_is_directory=True)
+    nodes_file = gpusim_dir() / "nodes.yaml"
+    nodes_file.write_text(yaml.safe_dump({"nodes": nodes}))
+    for node in nodes:
+        state = gpusim_dir() / f"{node['name']}.state"
+        if state.exists() and not fresh:
+            continue
+        for stale in gpusim_dir().glob(f"{node['name']}.state*"):
+            stale.unlink()
+        subprocess.run([sys.executable, "-m", "gpusim", "seed", "--nodes", str(nodes_file),
+                        "--node", node["name"], "--out", str(state)], check=True,
+                       env=dict(env, PYTHONPATH=str(sim)))
+
+
 # --- commands ---------------------------------------------------------------------------
 
 def env_exports(bin_dir: Path) -> dict[str, str]:
@@ -386,7 +421,8 @@ def env_exports(bin_dir: Path) -> dict[str, str]:
 def cmd_up(args) -> None:
     started = time.monotonic()
     bin_dir = build()
-    if running_pid("kube-apiserver") and running_pid("etcd"):
+    fresh = not (running_pid("kube-apiserver") and running_pid("etcd"))
+    if not fresh:
         log("already running")
     else:
         stop_all()  # a half-started lab from an earlier run
@@ -409,6 +445,7 @@ def cmd_up(args) -> None:
             raise
     nodes = load_nodes(args.extra_nodes)
     create_nodes(bin_dir, nodes)
+    seed_gpu_hosts(nodes, fresh)
     (LAB_DIR / "env").write_text("".join(f"export {k}={v!r}\n"
                                          for k, v in env_exports(bin_dir).items()))
     log(f"up in {time.monotonic() - started:.1f}s: apiserver https://127.0.0.1:{APISERVER_PORT}, "

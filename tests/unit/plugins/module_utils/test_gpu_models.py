@@ -1,28 +1,13 @@
 # -*- coding: utf-8 -*-
 """Unit tests of plugins/module_utils/gpu_models.py against the shared reference table."""
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-try:
-    from ansible_collections.fractional.gpu.plugins.module_utils import gpu_models
-except ImportError:
-    # Plain pytest in a clone that does not sit at ansible_collections/fractional/gpu:
-    # expose the clone under that name through a symlink in the ignored tests/output/.
-    _root = Path(__file__).resolve().parents[4]
-    _namespace = _root / "tests" / "output" / ".collection-path" / "ansible_collections" / "fractional"
-    _namespace.mkdir(parents=True, exist_ok=True)
-    try:
-        (_namespace / "gpu").symlink_to(_root, target_is_directory=True)
-    except FileExistsError:
-        pass
-    sys.path.insert(0, str(_namespace.parent.parent))
-    from ansible_collections.fractional.gpu.plugins.module_utils import gpu_models
-
-from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import (  # noqa: E402
+from ansible_collections.fractional.gpu.plugins.module_utils import gpu_models
+from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import (
     GPU_MODELS,
     compute_profiles,
     gfd_product_label,
