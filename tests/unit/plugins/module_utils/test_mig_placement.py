@@ -117,3 +117,24 @@ def test_placement_order_is_biggest_first():
     profs = profiles(H100, "1g.10gb", "7g.80gb", "2g.20gb", "1g.20gb")
     assert [profs[i].name for i in placement_order(profs)] == [
         "7g.80gb", "2g.20gb", "1g.20gb", "1g.10gb"]
+
+
+@pytest.mark.parametrize("key", ["A100-SXM4-40GB", "A30-24GB", "H100-SXM5-80GB", "B200-180GB"])
+def test_every_count_feasible_geometry_has_a_placement(key):
+    # With NVIDIA's placement tables, any set within the instance, compute, memory and +me
+    # limits has a placement (128 such sets on 8-slice GPUs, 20 on A30); the search must
+    # find each one. (Which is also why mig_config's "no placement" check needs a made-up
+    # model to fire.)
+    model = model_by_key(key)
+    feasible = 0
+    for counts in itertools.product(*[range(p.max_instances + 1) for p in model.profiles]):
+        profs = [p for p, c in zip(model.profiles, counts) for _ in range(c)]
+        if (sum(p.compute_slices for p in profs) > model.compute_slices
+                or sum(p.memory_slices for p in profs) > model.memory_slices
+                or sum(1 for p in profs if p.media_extensions) > 1):
+            continue
+        feasible += 1
+        starts = find_placement(profs, model.memory_slices)
+        assert starts is not None, [p.name for p in profs]
+        assert_valid(model, profs, starts)
+    assert feasible == (20 if key == "A30-24GB" else 128)
