@@ -31,6 +31,7 @@ Stdlib only.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -489,3 +490,28 @@ def desired_from_config(data, config_name, gpus):
     name, entries = select_config(config, config_name)
     desired, warnings = resolve(name, entries, gpus)
     return name, desired, warnings
+
+
+def read_config_file(path):
+    """Load a mig-parted config file (YAML, or JSON) from the managed host.
+
+    JSON is read with the standard library; YAML needs PyYAML (MigConfigError if absent).
+    """
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8")
+    except (IOError, OSError, UnicodeDecodeError) as exc:
+        raise MigConfigError(["cannot read config_file %s: %s" % (path, exc)])
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        import yaml
+    except ImportError:
+        raise MigConfigError(["config_file %s is not JSON and PyYAML is not installed on the "
+                              "managed host to read it as YAML" % path])
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MigConfigError(["config_file %s is not valid YAML: %s" % (path, exc)])

@@ -24,14 +24,16 @@ pynvml is imported lazily and its absence reported through ``HAS_PYNVML`` /
 
 from __future__ import annotations
 
+import traceback
+
 try:
     import pynvml
     HAS_PYNVML = True
     PYNVML_IMPORT_ERROR = None
-except ImportError as _exc:  # pragma: no cover - depends on the host
+except ImportError:  # pragma: no cover - depends on the host
     pynvml = None
     HAS_PYNVML = False
-    PYNVML_IMPORT_ERROR = _exc
+    PYNVML_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import (
     COMPUTE_SLICES_BY_CI_PROFILE,
