@@ -406,8 +406,8 @@ def _gpu_model(gpu):
 
 
 def _gpu_label(gpu, model):
-    return "GPU %d (%s)" % (gpu.index, model.key if model else (getattr(gpu, "name", "")
-                                                                   or "unknown model"))
+    name = model.key if model else (getattr(gpu, "name", "") or "unknown model")
+    return "GPU %d (%s)" % (gpu.index, name)
 
 
 def resolve(name, entries, gpus):

@@ -53,7 +53,7 @@ def find_placement(profiles, total_slices, prefer=(), occupied=0):
     ceiling = 0
     for name in set(p.name for p in profiles):
         ceiling += min(sum(1 for p in profiles if p.name == name),
-                       sum(1 for n, _ in preferred if n == name))
+                       sum(1 for pair in preferred if pair[0] == name))
     starts = [None] * len(profiles)
 
     def walk(pos, used, score):

@@ -184,8 +184,7 @@ CI_PLACEHOLDER = "<new GI id>"
 
 
 def _layout(index, model, enabled, pending, steps):
-    instances = sorted((s for s in steps), key=lambda s: (s.start is None, s.start or 0,
-                                                         s.name))
+    instances = sorted(steps, key=lambda s: (s.start is None, s.start or 0, s.name))
     return {
         "index": index,
         "model": model,
@@ -299,14 +298,14 @@ def plan_gpu(gpu, desired):
         slots.append((key, profile, _Slot(key.name, profile.memory_slices,
                                           profile.compute_slices, profile.placements)))
     prefer = [(s.name, s.start) for s in current if s.start is not None and s.name != "?"]
-    starts = find_placement([s for _, _, s in slots], model.memory_slices, prefer=prefer)
+    starts = find_placement([entry[2] for entry in slots], model.memory_slices, prefer=prefer)
     if starts is None:
         raise PlanError("%s: no placement fits %s" % (plan.label, desired.layout_names()))
 
     kept_pairs = set()
     creates = []
     by_pair = dict(((s.name, s.start), s) for s in current)
-    for i in placement_order([s for _, _, s in slots]):
+    for i in placement_order([entry[2] for entry in slots]):
         key, profile, slot = slots[i]
         pair = (slot.name, starts[i])
         if pair in by_pair and pair not in kept_pairs:

@@ -16,7 +16,7 @@ description:
     MIG capability, current and pending MIG mode, MIG devices (GPU and compute instance ids,
     profile, placement, memory, UUID) and compute processes.
 author:
-  - fractional.gpu contributors
+  - fractional.gpu contributors (@fractional-gpu)
 options: {}
 attributes:
   check_mode:
@@ -99,7 +99,11 @@ gpus:
       type: dict
       sample: {current: enabled, pending: enabled}
     mig_devices:
-      description: MIG devices (one per compute instance) with C(uuid), C(gpu_instance_id), C(compute_instance_id), C(profile) (V(1c.3g.40gb) for a compute instance smaller than its GPU instance), C(gpu_instance_profile_id), C(placement) (C(start), C(size)) and C(memory_mib).
+      description: >-
+        MIG devices (one per compute instance) with C(uuid), C(gpu_instance_id),
+        C(compute_instance_id), C(profile) (V(1c.3g.40gb) for a compute instance smaller than
+        its GPU instance), C(gpu_instance_profile_id), C(placement) (C(start), C(size)) and
+        C(memory_mib).
       type: list
       elements: dict
     processes:

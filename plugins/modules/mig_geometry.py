@@ -31,7 +31,7 @@ description:
   - If a command fails half-way, the task fails listing the commands already applied and the
     resulting layout; the next run starts from the observed state and converges.
 author:
-  - fractional.gpu contributors
+  - fractional.gpu contributors (@fractional-gpu)
 options:
   config:
     description:
@@ -225,7 +225,10 @@ layout:
       description: Pending MIG mode.
       type: bool
     instances:
-      description: GPU instances by start slot, each with C(name) (the MIG device it provides, C(?) when it does not hold exactly one compute instance), C(profile), C(start), C(size), C(slots) and, for existing ones, C(gpu_instance_id) and C(compute_instance_ids).
+      description: >-
+        GPU instances by start slot, each with C(name) (the MIG device it provides, C(?) when
+        it does not hold exactly one compute instance), C(profile), C(start), C(size), C(slots)
+        and, for existing ones, C(gpu_instance_id) and C(compute_instance_ids).
       type: list
       elements: dict
 summary:
@@ -291,7 +294,7 @@ def main():
         module.fail_json(msg=str(exc), errors=exc.errors, changed=False)
 
     path = module.get_bin_path(params["nvidia_smi_path"], required=True)
-    client = NvidiaSmi(lambda argv: module.run_command(argv), path)
+    client = NvidiaSmi(module.run_command, path)
     run = GeometryRun(client, data, params["config_name"], force=params["force"],
                       reset_gpus=params["reset_gpus"], check_mode=module.check_mode)
     try:

@@ -18,7 +18,7 @@ description:
     the profile's size.
   - Fails listing every mismatch; returns the full RV(report) either way. Changes nothing.
 author:
-  - fractional.gpu contributors
+  - fractional.gpu contributors (@fractional-gpu)
 options:
   config:
     description:
@@ -99,7 +99,11 @@ report:
       description: C(actual), C(expected) and C(ok).
       type: dict
     gpus:
-      description: Per GPU - C(index), C(model), C(uuid), C(managed), C(ok), C(mig_mode) (C(current), C(pending), C(expected)), C(mig_devices) (C(actual) and C(expected) counts per profile), C(memory) (per MIG device - ids, profile, C(memory_mib), C(expected_memory_mib), C(ok)) and its C(mismatches).
+      description: >-
+        Per GPU - C(index), C(model), C(uuid), C(managed), C(ok), C(mig_mode) (C(current),
+        C(pending), C(expected)), C(mig_devices) (C(actual) and C(expected) counts per
+        profile), C(memory) (per MIG device - ids, profile, C(memory_mib),
+        C(expected_memory_mib), C(ok)) and its C(mismatches).
       type: list
       elements: dict
   sample:

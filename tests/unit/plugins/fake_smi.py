@@ -27,7 +27,7 @@ class FakeGpu:
 
 class FakeSmi:
     def __init__(self, groups, mig=False):
-        self.gpus = [FakeGpu(key, mig) for key, count in groups for _ in range(count)]
+        self.gpus = [FakeGpu(key, mig) for key, count in groups for dummy in range(count)]
         self.calls = []
         self.mutations = []
         self.fail_after = None  # fail the mutation after this many successful ones
@@ -148,7 +148,7 @@ class FakeSmi:
         if "-dci" in args:
             for gid, (_p, _s, cis) in gpu.gis.items():
                 if only is None or gid in only:
-                    if any(g == gid for _, _, g in gpu.processes):
+                    if any(proc[2] == gid for proc in gpu.processes):
                         return 19, "", "Unable to destroy compute instance: In use by another client"
                     cis.clear()
             return 0, "Successfully destroyed compute instances", ""
@@ -168,10 +168,10 @@ class FakeSmi:
         if "-cgi" in args:
             out = []
             for item in self._opt(args, "-cgi").split(","):
-                pid, _, start = item.partition(":")
+                pid, dummy, start = item.partition(":")
                 profile = gpu.model.profile_by_id(int(pid))
                 used = 0
-                for name, s, _ in gpu.gis.values():
+                for name, s, dummy in gpu.gis.values():
                     used |= _mask(s, gpu.model.profile(name).memory_slices)
                 starts = [int(start)] if start else list(profile.placements)
                 free = [s for s in starts if not used & _mask(s, profile.memory_slices)]

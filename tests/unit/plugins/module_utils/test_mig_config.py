@@ -30,7 +30,7 @@ def host(*groups):
     gpus = []
     for key, count in groups:
         model = model_by_key(key)
-        for _ in range(count):
+        for dummy in range(count):
             gpus.append(GpuState(index=len(gpus), name=model.product_name,
                                  pci_device_id=(model.pci_device_ids[0] << 16) | 0x10DE,
                                  mig_capable=model.mig_capable, model=model.key))
@@ -197,15 +197,15 @@ def test_valid_layouts():
     ({"2c.1g.10gb": 1}, "'2c.1g.10gb': a compute instance of 2 slices cannot sit"),
 ])
 def test_invalid_layouts(layout, needle):
-    _, errors = validate_gpu_layout("GPU 0 (H100-SXM5-80GB)", H100, list(layout.items()))
+    dummy, errors = validate_gpu_layout("GPU 0 (H100-SXM5-80GB)", H100, list(layout.items()))
     assert any(needle in e for e in errors), errors
     assert all(e.startswith("GPU 0 (H100-SXM5-80GB): ") for e in errors)
 
 
 def test_more_than_one_media_extension_instance():
     a30 = model_by_key("A30-24GB")
-    _, errors = validate_gpu_layout("GPU 0 (A30-24GB)", a30,
-                                    [("1g.6gb+me", 1), ("2g.12gb+me", 1)])
+    dummy, errors = validate_gpu_layout("GPU 0 (A30-24GB)", a30,
+                                        [("1g.6gb+me", 1), ("2g.12gb+me", 1)])
     assert any("at most one '+me' instance" in e for e in errors), errors
 
 
@@ -217,14 +217,14 @@ def test_no_placement():
     narrow = dataclasses.replace(H100, profiles=tuple(
         dataclasses.replace(p, placements=(0,)) if p.name == "2g.20gb" else p
         for p in H100.profiles))
-    _, errors = validate_gpu_layout("GPU 0 (X)", narrow, [("2g.20gb", 2)])
+    dummy, errors = validate_gpu_layout("GPU 0 (X)", narrow, [("2g.20gb", 2)])
     assert errors == ["GPU 0 (X): no placement of 2g.20gb x2 fits the GPU: each profile has "
                       "fixed start slots (nvidia-smi mig -lgipp) and every assignment overlaps"]
 
 
 def test_placement_error_only_when_counts_fit():
     # 1g.20gb x3 + 2g x1 + 1g x1: 7 compute, 9 memory -> memory error, no placement noise.
-    _, errors = validate_gpu_layout("G", H100, [("1g.20gb", 3), ("2g.20gb", 1), ("1g.10gb", 1)])
+    dummy, errors = validate_gpu_layout("G", H100, [("1g.20gb", 3), ("2g.20gb", 1), ("1g.10gb", 1)])
     assert not any("no placement" in e for e in errors)
 
 
@@ -258,7 +258,7 @@ def test_resolve_mixed_host_with_filters_and_unmatched_gpus_left_alone():
 
 def test_profiles_of_unmatched_models_are_not_checked():
     # An A100-40GB profile in an entry filtered to A100s must not fail on an H100 host.
-    _, desired, warnings = desired_from_config(config([
+    dummy, desired, warnings = desired_from_config(config([
         {"device-filter": "0x20B010DE", "devices": "all", "mig-enabled": True,
          "mig-devices": {"1g.5gb": 7}},
         {"device-filter": H100_ID, "devices": "all", "mig-enabled": True,
@@ -296,8 +296,8 @@ def test_every_error_is_collected_and_names_gpu_and_profile():
 
 
 def test_non_mig_gpu_with_mig_disabled_is_fine():
-    _, desired, _ = desired_from_config(config([{"devices": "all", "mig-enabled": False}]),
-                                        None, host(("L40S", 1)))
+    dummy, desired, warnings = desired_from_config(
+        config([{"devices": "all", "mig-enabled": False}]), None, host(("L40S", 1)))
     assert desired[0].mig_enabled is False and desired[0].model == "L40S"
 
 
@@ -327,14 +327,14 @@ def test_conflicting_entries_for_one_gpu():
 def test_subsystem_filter():
     gpus = host(("H100-SXM5-80GB", 2))
     gpus[1].pci_subsystem_id = 0x16C110DE
-    _, desired, _ = desired_from_config(config([
+    dummy, desired, warnings = desired_from_config(config([
         {"device-filter": "0x233010DE:0x16C110DE", "devices": "all", "mig-enabled": False}]),
         "test", gpus)
     assert list(desired) == [1]
 
 
 def test_compute_instance_prefix_resolves():
-    _, desired, _ = desired_from_config(config([
+    dummy, desired, warnings = desired_from_config(config([
         {"devices": "all", "mig-enabled": True, "mig-devices": {"1c.3g.40gb": 1, "3g.40gb": 1}}]),
         "test", host(("H100-SXM5-80GB", 1)))
     assert desired[0].layout_names() == ["1c.3g.40gb", "3g.40gb"]

@@ -128,7 +128,7 @@ def test_every_count_feasible_geometry_has_a_placement(key):
     model = model_by_key(key)
     feasible = 0
     for counts in itertools.product(*[range(p.max_instances + 1) for p in model.profiles]):
-        profs = [p for p, c in zip(model.profiles, counts) for _ in range(c)]
+        profs = [p for p, c in zip(model.profiles, counts) for dummy in range(c)]
         if (sum(p.compute_slices for p in profs) > model.compute_slices
                 or sum(p.memory_slices for p in profs) > model.memory_slices
                 or sum(1 for p in profs if p.media_extensions) > 1):

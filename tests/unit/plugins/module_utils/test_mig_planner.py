@@ -2,12 +2,9 @@
 # Apache-2.0 (see LICENSE)
 from __future__ import annotations
 
-import pytest
-
 from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import model_by_key
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
     DesiredGpu,
-    ProfileKey,
     parse_profile_key,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_planner import (

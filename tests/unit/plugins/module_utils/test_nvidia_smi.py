@@ -80,8 +80,8 @@ def test_lci_compute_prefix_and_default_marker():
 
 def test_lgip():
     parsed = smi.parse_lgip(fixture("lgip_h100.txt"))[0]
-    assert [p["name"] for p in parsed] == ["1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb",
-                                          "3g.40gb", "4g.40gb", "7g.80gb"]
+    assert [p["name"] for p in parsed] == [
+        "1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"]
     assert [p["id"] for p in parsed] == [19, 20, 15, 14, 9, 5, 0]
     assert parsed[0]["free"] == 7 and parsed[0]["total"] == 7
     assert parsed[6]["memory_gib"] == 79.25 and parsed[6]["sm"] == 132

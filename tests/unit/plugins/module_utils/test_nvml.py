@@ -52,7 +52,7 @@ def test_collect_facts_match_nvidia_smi_view():
 
 
 def test_gpu_facts_dict():
-    gpus, _ = collect_gpus(FakePynvml(mixed_host()))
+    gpus, dummy = collect_gpus(FakePynvml(mixed_host()))
     facts = gpu_facts(gpus[0])
     assert facts["pci_device_id"] == "0x233010DE"
     assert facts["mig_mode"] == {"current": "enabled", "pending": "enabled"}
@@ -67,7 +67,7 @@ def test_gpu_facts_dict():
 def test_compute_instance_prefix_seen_through_nvml():
     smi = FakeSmi([("H100-SXM5-80GB", 1)], mig=True)
     GeometryRun(NvidiaSmi(smi), CONFIG, "split").run()
-    gpus, _ = collect_gpus(FakePynvml(smi))
+    gpus, dummy = collect_gpus(FakePynvml(smi))
     assert gpus[0].layout_names() == ["1c.3g.40gb", "3g.40gb"]
     assert sorted(d["profile"] for d in gpu_facts(gpus[0])["mig_devices"]) == [
         "1c.3g.40gb", "3g.40gb"]
@@ -90,8 +90,8 @@ def test_init_failure():
 
 
 def _validate(smi, name="balanced", expected=None):
-    gpus, _ = collect_gpus(FakePynvml(smi))
-    _, desired, _ = desired_from_config(CONFIG, name, gpus)
+    gpus, dummy = collect_gpus(FakePynvml(smi))
+    dummy, desired, warnings = desired_from_config(CONFIG, name, gpus)
     return validate_host(gpus, desired, expected)
 
 
@@ -126,7 +126,7 @@ def test_validate_memory_and_pending():
     smi = FakeSmi([("H100-SXM5-80GB", 1)], mig=True)
     GeometryRun(NvidiaSmi(smi), {"version": "v1", "mig-configs": {"x": [
         {"devices": "all", "mig-enabled": True, "mig-devices": {"7g.80gb": 1}}]}}, "x").run()
-    gpus, _ = collect_gpus(FakePynvml(smi))
+    gpus, dummy = collect_gpus(FakePynvml(smi))
     gpus[0].gpu_instances[0].compute_instances[0].memory_mib = 70000
     gpus[0].mig_pending = False
     report = validate_gpu(gpus[0], DesiredGpu(0, True, (ProfileKey("7g.80gb"),), "H100-SXM5-80GB"))
