@@ -1,0 +1,81 @@
+"""The state file, seeding from the lab's nodes and the gpusim CLI."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from gpusim import host as gpusim_host
+from gpusim import state as gpusim_state
+
+ROOT = Path(__file__).resolve().parents[3]
+GPUSIM = ROOT / "tests" / "gpusim"
+NODES = ROOT / "tests" / "lab" / "nodes.yaml"
+
+
+def test_seed_copies_the_gpu_model_table(seed):
+    sim = seed("gpu-h100-0")
+    state = sim.state()
+    models = gpusim_host.gpu_models()
+    h100 = models.model_by_key("H100-SXM5-80GB")
+    assert [g.index for g in state.gpus] == list(range(8))
+    gpu = state.gpus[0]
+    assert (gpu.name, gpu.memory_mib, gpu.mig_capable) == (h100.product_name, h100.memory_mib, True)
+    assert gpu.pci_device_id == 0x233010DE
+    assert len({g.uuid for g in state.gpus}) == 8 and len({g.bus_id for g in state.gpus}) == 8
+    assert [(p.name, p.id, p.max, p.placements) for p in state.gi_profiles] == [
+        (p.name, p.gi_profile_id, p.max_instances, p.placements) for p in h100.profiles]
+    assert {(c.gi_profile, c.name) for c in state.ci_profiles} == {
+        (p.gi_profile_id, c.name) for p in h100.profiles for c in models.compute_profiles(p)}
+
+
+def test_seed_is_stable_per_node_and_index(seed, tmp_path):
+    first = seed("gpu-a100-0").state()
+    again = gpusim_host.seed(str(NODES), "gpu-a100-0", str(tmp_path / "again.state"))
+    assert [g.uuid for g in first.gpus] == [g.uuid for g in again.gpus]
+    other = seed("gpu-h100-1").state()
+    assert not {g.uuid for g in first.gpus} & {g.uuid for g in other.gpus}
+
+
+def test_non_mig_model_has_no_profiles(seed):
+    state = seed("gpu-l40s-0").state()
+    assert (len(state.gpus), state.gpus[0].mig_capable, state.gi_profiles) == (1, False, [])
+
+
+def test_format_round_trips(seed):
+    sim = seed("gpu-a30-0")
+    text = open(sim.path).read()
+    assert gpusim_state.format_state(gpusim_state.parse_state(text)) == text
+    assert text.startswith("gpusim-state 1\n")
+
+
+def test_cli_seed_fault_reboot_show(tmp_path):
+    path = tmp_path / "h.state"
+    env = {"PYTHONPATH": str(GPUSIM), "FGPU_GPUSIM_STATE": str(path), "PATH": "/usr/bin:/bin"}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "gpusim", *args], env=env, capture_output=True, text=True)
+
+    assert cli("seed", "--nodes", str(NODES), "--node", "gpu-a30-0", "--out", str(path)).returncode == 0
+    assert cli("fault", "process-add", "--gpu", "1", "--pid", "77", "--name", "train").returncode == 0
+    assert cli("fault", "reset-fails", "on").returncode == 0
+    assert cli("fault", "fail-after-mutations", "2").returncode == 0
+    state = gpusim_state.load(str(path))
+    assert [(p.gpu, p.pid, p.name) for p in state.processes] == [(1, 77, "train")]
+    assert (state.faults.reset_fails, state.faults.fail_after_mutations) == (True, 2)
+    assert '"node": "gpu-a30-0"' in cli("show").stdout
+    assert cli("reboot").returncode == 0
+    assert gpusim_state.load(str(path)).processes == []
+    assert cli("fault", "clear").returncode == 0
+    assert gpusim_state.load(str(path)).faults == gpusim_state.Faults()
+    bad = cli("seed", "--nodes", str(NODES), "--node", "nope", "--out", str(path))
+    assert bad.returncode != 0 and "no node 'nope'" in bad.stderr
+
+
+def test_concurrent_writers_lose_no_update(seed):
+    """Writers from separate processes serialise on the lock; every update survives."""
+    sim = seed("gpu-h100-0")
+    workers = [subprocess.Popen([sys.executable, "-m", "gpusim", "fault", "--state", sim.path, "process-add",
+                                 "--gpu", str(n % 8), "--pid", str(1000 + n)],
+                                env=dict(sim.env, PYTHONPATH=str(GPUSIM))) for n in range(6)]
+    assert [w.wait(timeout=60) for w in workers] == [0] * 6
+    assert sorted(p.pid for p in sim.state().processes) == list(range(1000, 1006))
