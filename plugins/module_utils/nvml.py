@@ -72,6 +72,7 @@ class NvmlSession:
             raise NvmlError("pynvml (package nvidia-ml-py) is not installed")
         self._open = False
         self.calls = 0  # NVML calls made, for the benchmark
+        self._profile_ids_by_model = {}
 
     def __enter__(self):
         try:
@@ -148,15 +149,19 @@ class NvmlSession:
         return gpu
 
     def _profile_ids(self, handle, model):
-        """{GI profile id reported by this GPU: gpu_models.MigProfile}."""
-        result = {}
+        """{GI profile id reported by the GPU: gpu_models.MigProfile}, asked of the first
+        GPU of each model in the session (GPUs of one model report the same ids)."""
         if model is None:
-            return result
-        for profile in model.profiles:
-            info = self._try("nvmlDeviceGetGpuInstanceProfileInfo", handle, profile.nvml_profile)
-            if info is not None:
-                result[int(info.id)] = profile
-        return result
+            return {}
+        if model.key not in self._profile_ids_by_model:
+            result = {}
+            for profile in model.profiles:
+                info = self._try("nvmlDeviceGetGpuInstanceProfileInfo", handle,
+                                 profile.nvml_profile)
+                if info is not None:
+                    result[int(info.id)] = profile
+            self._profile_ids_by_model[model.key] = result
+        return self._profile_ids_by_model[model.key]
 
     def _mig_devices(self, handle, model):
         profiles = None
@@ -203,9 +208,14 @@ class NvmlSession:
         return [instances[k] for k in sorted(instances)], handles
 
     def _processes(self, handle, mig_handles):
+        """Compute processes of a GPU. In MIG mode NVML answers for the whole GPU (with GI/CI
+        ids) when the caller may see it; otherwise each MIG device is asked."""
         seen = {}
-        for h in [handle] + mig_handles:
-            for proc in self._try("nvmlDeviceGetComputeRunningProcesses", h) or []:
+        whole = self._try("nvmlDeviceGetComputeRunningProcesses", handle)
+        answers = [whole] if whole is not None else [
+            self._try("nvmlDeviceGetComputeRunningProcesses", h) for h in mig_handles]
+        for answer in answers:
+            for proc in answer or []:
                 gi = getattr(proc, "gpuInstanceId", NVML_VALUE_NOT_AVAILABLE)
                 ci = getattr(proc, "computeInstanceId", NVML_VALUE_NOT_AVAILABLE)
                 gi = None if gi in (None, NVML_VALUE_NOT_AVAILABLE) else int(gi)

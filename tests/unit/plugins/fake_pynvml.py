@@ -15,6 +15,7 @@ from types import SimpleNamespace
 NVML_ERROR_UNINITIALIZED = 1
 NVML_ERROR_INVALID_ARGUMENT = 2
 NVML_ERROR_NOT_SUPPORTED = 3
+NVML_ERROR_NO_PERMISSION = 4
 NVML_ERROR_NOT_FOUND = 6
 NVML_ERROR_FUNCTION_NOT_FOUND = 13
 MIB = 1024 * 1024
@@ -33,6 +34,7 @@ class FakePynvml:
     NVML_ERROR_NOT_FOUND = NVML_ERROR_NOT_FOUND
     NVML_ERROR_FUNCTION_NOT_FOUND = NVML_ERROR_FUNCTION_NOT_FOUND
     NVML_ERROR_INVALID_ARGUMENT = NVML_ERROR_INVALID_ARGUMENT
+    NVML_ERROR_NO_PERMISSION = NVML_ERROR_NO_PERMISSION
 
     def __init__(self, smi, init_error=None):
         self.smi = smi
@@ -40,10 +42,15 @@ class FakePynvml:
         self.shutdowns = 0
         self.init_error = init_error
         self.fail_on = None  # name of a function that raises NVML_ERROR_UNINITIALIZED
+        self.parent_processes_denied = False  # whole-GPU process query refused (non-root)
+        self.counts = {}
 
     def __getattribute__(self, name):
-        if name.startswith("nvml") and object.__getattribute__(self, "fail_on") == name:
-            raise NVMLError(NVML_ERROR_UNINITIALIZED)
+        if name.startswith("nvml"):
+            counts = object.__getattribute__(self, "counts")
+            counts[name] = counts.get(name, 0) + 1
+            if object.__getattribute__(self, "fail_on") == name:
+                raise NVMLError(NVML_ERROR_UNINITIALIZED)
         return object.__getattribute__(self, name)
 
     def _gpu(self, handle):
@@ -138,12 +145,13 @@ class FakePynvml:
         return SimpleNamespace(profileId=CI_ENUM[slices], placement=SimpleNamespace(start=0))
 
     def nvmlDeviceGetComputeRunningProcesses(self, h):
-        if h[0] == "mig":
-            return []
+        if h[0] == "gpu" and self.parent_processes_denied and self._gpu(h).current:
+            raise NVMLError(NVML_ERROR_NO_PERMISSION)
         return [SimpleNamespace(pid=pid, usedGpuMemory=100 * MIB,
                                 gpuInstanceId=0xFFFFFFFF if gi is None else gi,
                                 computeInstanceId=0xFFFFFFFF if gi is None else 0)
-                for pid, _name, gi in self._gpu(h).processes]
+                for pid, dummy, gi in self._gpu(h).processes
+                if h[0] == "gpu" or gi == h[2]]
 
     def nvmlSystemGetProcessName(self, pid):
         for gpu in self.smi.gpus:

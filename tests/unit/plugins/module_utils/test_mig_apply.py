@@ -165,3 +165,20 @@ def test_compute_instance_prefix_applied():
         "1c.3g.40gb", "3g.40gb"]
     fake.mutations.clear()
     assert run(fake, "ci-split")["changed"] is False
+
+
+def test_media_extension_and_empty_layouts_converge():
+    config = {"version": "v1", "mig-configs": {
+        "me": [{"devices": "all", "mig-enabled": True,
+                "mig-devices": {"1g.10gb+me": 1, "1g.10gb": 6}}],
+        "enabled-empty": [{"devices": "all", "mig-enabled": True, "mig-devices": {}}]}}
+    fake = FakeSmi([("H100-SXM5-80GB", 1)])
+    result = GeometryRun(NvidiaSmi(fake), config, "me").run()
+    assert sorted(i["name"] for i in result["layout"][0]["instances"]) == ["1g.10gb"] * 6 + [
+        "1g.10gb+me"]
+    assert GeometryRun(NvidiaSmi(fake), config, "me").run()["changed"] is False
+    fake.mutations.clear()
+    result = GeometryRun(NvidiaSmi(fake), config, "enabled-empty").run()
+    assert fake.mutations == ["nvidia-smi mig -i 0 -dci", "nvidia-smi mig -i 0 -dgi"]
+    assert result["layout"][0]["mig_enabled"] is True and result["layout"][0]["instances"] == []
+    assert GeometryRun(NvidiaSmi(fake), config, "enabled-empty").run()["changed"] is False

@@ -136,3 +136,23 @@ def test_validate_memory_and_pending():
         "GPU 0 (H100-SXM5-80GB): MIG device GI 1 CI 0 (7g.80gb) has 70000 MiB, expected "
         "81152 MiB",
     ]
+
+
+def test_processes_per_mig_device_when_the_whole_gpu_is_refused():
+    smi = mixed_host()
+    smi.gpus[0].processes.extend([(11, "a", 1), (12, "b", 3)])
+    lib = FakePynvml(smi)
+    lib.parent_processes_denied = True
+    gpus, dummy = collect_gpus(lib)
+    assert sorted((p.pid, p.gpu_instance_id) for p in gpus[0].processes) == [(11, 1), (12, 3)]
+    lib = FakePynvml(smi)
+    gpus, dummy = collect_gpus(lib)
+    assert sorted((p.pid, p.gpu_instance_id) for p in gpus[0].processes) == [(11, 1), (12, 3)]
+    # one whole-GPU query per GPU when it is allowed
+    assert lib.counts["nvmlDeviceGetComputeRunningProcesses"] == 3
+
+
+def test_profile_ids_asked_once_per_model():
+    lib = FakePynvml(mixed_host())
+    collect_gpus(lib)
+    assert lib.counts["nvmlDeviceGetGpuInstanceProfileInfo"] == 7  # two H100s, one query set
