@@ -357,3 +357,18 @@ def test_through_ansible_ad_hoc(sim):
                             "fractional.gpu.mig_geometry", "-a", args], env=env,
                            capture_output=True, text=True, timeout=300)
     assert json.loads(rerun.stdout)["stats"]["localhost"]["changed"] == 0
+
+
+def test_profile_listings_agree_with_gpu_models(sim):
+    from ansible_collections.fractional.gpu.plugins.module_utils import nvidia_smi
+    from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import model_by_key
+    host = sim("gpu-a30-0")
+    host.geometry("all-balanced")
+    model = model_by_key("A30-24GB")
+    lgip = nvidia_smi.parse_lgip(host.smi("mig", "-lgip").stdout)
+    assert [(p["name"], p["id"], p["total"]) for p in lgip[1]] == [
+        (p.name, p.gi_profile_id, p.max_instances) for p in model.profiles]
+    assert all(p["free"] == 0 for p in lgip[1])  # 2g + 1g + 1g fill all four slots
+    lgipp = nvidia_smi.parse_lgipp(host.smi("mig", "-lgipp").stdout)
+    assert lgipp[0] == dict((p.gi_profile_id, (p.placements, p.memory_slices))
+                            for p in model.profiles)
