@@ -1,0 +1,145 @@
+# Copyright: fractional.gpu contributors
+# Apache-2.0 (see LICENSE)
+"""The observed state of a host's GPUs, as both nvidia-smi and NVML readers report it.
+
+One representation for both sources, so the planner and the validator do not care which
+one read the host. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import (
+    NVML_COMPUTE_INSTANCE_PROFILE_BY_SLICES,
+    model_by_pci_device_id,
+    model_by_product_name,
+)
+
+# NVML compute-instance profile enum -> compute slices (the inverse of gpu_models' table).
+COMPUTE_SLICES_BY_CI_PROFILE = dict((v, k) for k, v in NVML_COMPUTE_INSTANCE_PROFILE_BY_SLICES.items())
+
+_CI_PREFIX = re.compile(r"^(?:mig\s+)?(\d+)c\.", re.IGNORECASE)
+
+
+def strip_mig_prefix(name):
+    """'MIG 1g.10gb+me' -> '1g.10gb+me'."""
+    return re.sub(r"^mig\s+", "", str(name).strip(), flags=re.IGNORECASE)
+
+
+def ci_slices_from_name(name, gi_compute_slices):
+    """Compute slices of a compute instance from its profile name ('1c.3g.40gb' -> 1,
+    '3g.40gb' -> the GI's own slices)."""
+    match = _CI_PREFIX.match(str(name).strip())
+    return int(match.group(1)) if match else gi_compute_slices
+
+
+@dataclass
+class ComputeInstance:
+    """A compute instance; with its GPU instance it forms one MIG device."""
+
+    id: int
+    compute_slices: Optional[int] = None
+    profile_id: Optional[int] = None  # nvidia-smi -lci "Profile ID" == NVML CI profile enum
+    placement_start: Optional[int] = None
+    uuid: Optional[str] = None  # MIG device UUID (NVML)
+    memory_mib: Optional[int] = None  # MIG device framebuffer total
+
+
+@dataclass
+class GpuInstance:
+    id: int
+    profile_id: Optional[int] = None  # nvidia-smi / NVML GI profile id (19, 9, ...)
+    profile: Optional[str] = None  # canonical name ("3g.40gb"); None if unknown
+    placement_start: Optional[int] = None
+    placement_size: Optional[int] = None
+    compute_slices: Optional[int] = None
+    compute_instances: List[ComputeInstance] = field(default_factory=list)
+
+    def layout_name(self):
+        """What this GI provides in mig-parted's notation: '3g.40gb' for one full-size CI,
+        '1c.3g.40gb' for one smaller CI; None when it is not exactly one CI (no CI, or
+        several) or its profile is unknown: such a GI never matches a desired layout."""
+        if self.profile is None or len(self.compute_instances) != 1:
+            return None
+        slices = self.compute_instances[0].compute_slices
+        if slices is None or slices == self.compute_slices:
+            return self.profile
+        return "%dc.%s" % (slices, self.profile)
+
+
+@dataclass
+class GpuProcess:
+    pid: int
+    name: str = ""
+    gpu_instance_id: Optional[int] = None
+    compute_instance_id: Optional[int] = None
+    used_memory_mib: Optional[int] = None
+
+
+@dataclass
+class GpuState:
+    index: int
+    name: str = ""
+    uuid: str = ""
+    pci_bus_id: str = ""
+    pci_device_id: Optional[int] = None  # packed device<<16 | vendor, 0x233010DE
+    pci_subsystem_id: Optional[int] = None  # packed, 0x16C110DE
+    memory_mib: Optional[int] = None
+    mig_capable: bool = False
+    mig_current: Optional[bool] = None  # None: N/A (not MIG capable)
+    mig_pending: Optional[bool] = None
+    model: Optional[str] = None  # gpu_models key, None if the table does not know it
+    gpu_instances: List[GpuInstance] = field(default_factory=list)
+    processes: List[GpuProcess] = field(default_factory=list)
+
+    def label(self):
+        """'GPU 3 (H100-SXM5-80GB)': how errors and reports name a GPU."""
+        return "GPU %d (%s)" % (self.index, self.model or self.name or "unknown model")
+
+    def gpu_model(self):
+        """The gpu_models.GpuModel of this GPU, or None."""
+        return find_model(self.pci_device_id, self.name)
+
+    def layout_names(self):
+        """Sorted list of what each GI provides (see GpuInstance.layout_name)."""
+        return sorted((gi.layout_name() or "?") for gi in self.gpu_instances)
+
+    def mig_devices(self):
+        """(GpuInstance, ComputeInstance) pairs, in GI then CI id order."""
+        return [(gi, ci) for gi in sorted(self.gpu_instances, key=lambda g: g.id)
+                for ci in sorted(gi.compute_instances, key=lambda c: c.id)]
+
+    def pci_device_id_hex(self):
+        return None if self.pci_device_id is None else "0x%08X" % self.pci_device_id
+
+    def to_dict(self):
+        data = asdict(self)
+        data["pci_device_id"] = self.pci_device_id_hex()
+        data["pci_subsystem_id"] = (None if self.pci_subsystem_id is None
+                                    else "0x%08X" % self.pci_subsystem_id)
+        return data
+
+
+def find_model(pci_device_id, product_name):
+    """The gpu_models.GpuModel for a GPU: by PCI device id, else by product name; or None."""
+    model = None
+    if pci_device_id is not None:
+        model = model_by_pci_device_id(pci_device_id)
+    if model is None and product_name:
+        model = model_by_product_name(product_name)
+    return model
+
+
+def parse_device_id(value):
+    """'0x233010DE', '233010DE' or an int -> int; None for '', 'N/A' or None."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if not text or text.upper() == "N/A":
+        return None
+    return int(text, 16)

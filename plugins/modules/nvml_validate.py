@@ -1,0 +1,182 @@
+#!/usr/bin/python
+# Copyright: fractional.gpu contributors
+# Apache-2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: nvml_validate
+short_description: Check through NVML that a host's GPUs match a mig-parted MIG configuration
+version_added: 0.1.0
+description:
+  - Reads the GPUs in one NVML session (pynvml) and compares them with the selected
+    configuration of a mig-parted config - the same O(config) / O(config_file) /
+    O(config_name) input as M(fractional.gpu.mig_geometry).
+  - Checks the GPU count (O(expected_gpu_count)), the current and pending MIG mode of each
+    GPU, the number of MIG devices of each profile, and the memory of each MIG device against
+    the profile's size.
+  - Fails listing every mismatch; returns the full RV(report) either way. Changes nothing.
+author:
+  - fractional.gpu contributors (@fractional-gpu)
+options:
+  config:
+    description:
+      - The mig-parted configuration itself (a mapping with C(version) and C(mig-configs)).
+      - Exactly one of O(config) and O(config_file) is required.
+    type: dict
+  config_file:
+    description:
+      - Path, on the managed host, of a mig-parted configuration file (YAML or JSON).
+    type: path
+  config_name:
+    description:
+      - The configuration to check, a key of C(mig-configs); may be omitted when there is one.
+    type: str
+  expected_gpu_count:
+    description:
+      - Number of GPUs the host must have. Not checked when omitted.
+    type: int
+  memory_tolerance_percent:
+    description:
+      - How far, in percent of the profile's memory, a MIG device's memory may be from the
+        size the collection's model table gives for its profile.
+    type: float
+    default: 2.0
+attributes:
+  check_mode:
+    description: Reads only; runs the same in check mode.
+    support: full
+  diff_mode:
+    description: Returns no diff.
+    support: none
+  platform:
+    description: Linux hosts with NVIDIA GPUs and driver.
+    support: full
+    platforms: posix
+requirements:
+  - nvidia-ml-py (pynvml) on the managed host.
+  - PyYAML on the managed host when O(config_file) is YAML.
+seealso:
+  - module: fractional.gpu.mig_geometry
+  - module: fractional.gpu.gpu_info
+"""
+
+EXAMPLES = r"""
+- name: Check the node carries its MIG geometry
+  fractional.gpu.nvml_validate:
+    config_file: /etc/nvidia-mig-manager/config.yaml
+    config_name: all-1g.10gb
+    expected_gpu_count: 8
+
+- name: Check without failing, then decide
+  fractional.gpu.nvml_validate:
+    config:
+      version: v1
+      mig-configs:
+        all-3g:
+          - devices: all
+            mig-enabled: true
+            mig-devices: {"3g.40gb": 2}
+  register: check
+  ignore_errors: true
+"""
+
+RETURN = r"""
+report:
+  description: The comparison.
+  returned: always when the GPUs could be read and the config resolved
+  type: dict
+  contains:
+    ok:
+      description: True when nothing differs.
+      type: bool
+    mismatches:
+      description: Every difference found, one sentence each.
+      type: list
+      elements: str
+    gpu_count:
+      description: C(actual), C(expected) and C(ok).
+      type: dict
+    gpus:
+      description: >-
+        Per GPU - C(index), C(model), C(uuid), C(managed), C(ok), C(mig_mode) (C(current),
+        C(pending), C(expected)), C(mig_devices) (C(actual) and C(expected) counts per
+        profile), C(memory) (per MIG device - ids, profile, C(memory_mib),
+        C(expected_memory_mib), C(ok)) and its C(mismatches).
+      type: list
+      elements: dict
+  sample:
+    ok: false
+    mismatches: ["GPU 3 (H100-SXM5-80GB): 6 x 1g.10gb MIG device(s), expected 7"]
+config_name:
+  description: The configuration checked.
+  returned: when the config resolved
+  type: str
+errors:
+  description: Every problem of the configuration, when it is invalid for this host.
+  returned: failure on an invalid configuration
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
+    MigConfigError,
+    desired_from_config,
+    read_config_file,
+)
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_validate import validate_host
+from ansible_collections.fractional.gpu.plugins.module_utils.nvml import (
+    HAS_PYNVML,
+    PYNVML_IMPORT_ERROR,
+    NvmlError,
+    collect_gpus,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            config=dict(type="dict"),
+            config_file=dict(type="path"),
+            config_name=dict(type="str"),
+            expected_gpu_count=dict(type="int"),
+            memory_tolerance_percent=dict(type="float", default=2.0),
+        ),
+        mutually_exclusive=[("config", "config_file")],
+        required_one_of=[("config", "config_file")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if not HAS_PYNVML:
+        module.fail_json(msg=missing_required_lib("nvidia-ml-py (pynvml)"),
+                         exception=PYNVML_IMPORT_ERROR)
+    try:
+        data = params["config"] if params["config"] is not None else read_config_file(
+            params["config_file"])
+        gpus, _calls = collect_gpus()
+        name, desired, warnings = desired_from_config(data, params["config_name"], gpus)
+    except MigConfigError as exc:
+        module.fail_json(msg="invalid MIG configuration (%d problem%s):\n%s" % (
+            len(exc.errors), "" if len(exc.errors) == 1 else "s",
+            "\n".join("- " + e for e in exc.errors)), errors=exc.errors)
+    except NvmlError as exc:
+        module.fail_json(msg=str(exc))
+    for warning in warnings:
+        module.warn(warning)
+
+    report = validate_host(gpus, desired, params["expected_gpu_count"],
+                           params["memory_tolerance_percent"])
+    if not report["ok"]:
+        count = len(report["mismatches"])
+        module.fail_json(msg="%d mismatch%s with MIG config %r:\n%s" % (
+            count, "" if count == 1 else "es", name,
+            "\n".join("- " + m for m in report["mismatches"])),
+            report=report, config_name=name)
+    module.exit_json(changed=False, report=report, config_name=name)
+
+
+if __name__ == "__main__":
+    main()
