@@ -1,0 +1,98 @@
+# -*- coding: utf-8 -*-
+# Copyright: fractional.gpu contributors
+# Apache-2.0 (see LICENSE)
+"""Filter plugin fractional.gpu.mig_config_errors."""
+
+from __future__ import absolute_import, division, print_function
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import (
+    model_by_product_name,
+)
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
+    MigConfigError,
+    desired_from_config,
+)
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import GpuState
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: mig_config_errors
+short_description: Check a mig-parted configuration against a node's GPUs before applying it
+version_added: 0.1.0
+description:
+  - Validates the selected configuration of a mig-parted document against a Kubernetes
+    node's GPUs as GPU feature discovery labels them (C(nvidia.com/gpu.product),
+    C(nvidia.com/gpu.count)), with the same rules M(fractional.gpu.mig_geometry) applies on
+    the host - profiles the model lacks, too many instances, oversubscribed slices,
+    impossible placements, device indices the node lacks, MIG on a GPU without it.
+  - For the GPU Operator's MIG manager, which applies a configuration without checking it
+    first; the collection's C(mig) role checks every node before it labels any.
+options:
+  _input:
+    description: The mig-parted document (C(version) v1 and C(mig-configs)).
+    type: dict
+    required: true
+  config_name:
+    description: The configuration to check, a key of C(mig-configs).
+    type: str
+    required: true
+  gpu_product:
+    description: The node's C(nvidia.com/gpu.product) label or a product name.
+    type: str
+    required: true
+  gpu_count:
+    description: The node's GPU count (C(nvidia.com/gpu.count)).
+    type: int
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Check the configuration against one node's labels
+  ansible.builtin.assert:
+    that: errors | length == 0
+    fail_msg: "{{ errors }}"
+  vars:
+    errors: >-
+      {{ mig_config | fractional.gpu.mig_config_errors('all-1g.10gb',
+         node.metadata.labels['nvidia.com/gpu.product'],
+         node.metadata.labels['nvidia.com/gpu.count'] | int) }}
+"""
+
+RETURN = r"""
+_value:
+  description: Every problem found, one sentence each naming the GPU and the profile; empty when the configuration fits.
+  type: list
+  elements: str
+"""
+
+NVIDIA_VENDOR_ID = 0x10DE
+
+
+def mig_config_errors(config, config_name, gpu_product, gpu_count):
+    model = model_by_product_name(gpu_product)
+    if model is None:
+        return ["unknown GPU model '%s': the collection cannot check its MIG profiles"
+                % gpu_product]
+    try:
+        count = int(gpu_count)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError("mig_config_errors: gpu_count must be a number, not %r"
+                                 % (gpu_count,))
+    # The GPUs as the host would report them, built from the node's labels.
+    gpus = [GpuState(index=index, name=model.product_name, model=model.key,
+                     pci_device_id=model.pci_device_ids[0] << 16 | NVIDIA_VENDOR_ID,
+                     mig_capable=model.mig_capable)
+            for index in range(count)]
+    try:
+        desired_from_config(config, config_name, gpus)
+    except MigConfigError as exc:
+        return list(exc.errors)
+    return []
+
+
+class FilterModule:
+    def filters(self):
+        return {"mig_config_errors": mig_config_errors}
