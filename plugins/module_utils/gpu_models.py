@@ -12,9 +12,9 @@ Sources, named next to each fact:
          MIG user guide "Supported GPUs" / "Supported MIG profiles", the GPU Operator's
          ``default-mig-parted-config`` and real ``nvidia-smi mig -lgipp`` output):
          profile names, instance counts, GPU-instance profile ids, placements, PCI ids.
-- [SMI]  real ``nvidia-smi mig -lgip`` output published for an H100 80GB HBM3
-         (memory GiB, SM, decoder/encoder, CE/JPEG/OFA columns).
-- [GUIDE] the NVIDIA MIG user guide's A100 examples (``-lgip``, ``-lcip``).
+- [SMI]  real ``nvidia-smi`` output published for an H100 80GB HBM3 and an A100-PCIE-40GB
+         (driver 510.47.03): ``mig -lgip`` columns (memory GiB, SM, DEC/ENC, CE/JPEG/OFA),
+         ``-cci`` lines naming compute-instance profiles ("1c.2g.10gb (ID 0)"), memory.total.
 - [NVMLH] NVIDIA's nvml.h (package nvidia-nvml-dev): ``NVML_GPU_INSTANCE_PROFILE_*`` and
          ``NVML_COMPUTE_INSTANCE_PROFILE_*`` enum values.
 - [GONVML] go-nvml's mock tables (pkg/nvml/mock/shared/gpus/*.go): per-profile memory and
@@ -27,10 +27,10 @@ Stdlib only, Python >= 3.9: this file is shipped to managed hosts as module_util
 
 from __future__ import absolute_import, division, print_function
 
+__metaclass__ = type
+
 import re
 from dataclasses import dataclass
-
-__metaclass__ = type
 
 # NVML enum values [NVMLH].
 NVML_GPU_INSTANCE_PROFILE_1_SLICE = 0x0
@@ -72,7 +72,7 @@ class ComputeProfile:
     """A compute-instance profile inside a GPU instance (``nvidia-smi mig -lcip``)."""
 
     name: str  # "1c.3g.40gb"; the full-size one carries the GI name, "3g.40gb"
-    ci_profile_id: int  # nvidia-smi -lcip ID == NVML_COMPUTE_INSTANCE_PROFILE_* [GUIDE]
+    ci_profile_id: int  # nvidia-smi CI profile ID == NVML_COMPUTE_INSTANCE_PROFILE_* [SMI]
     compute_slices: int
     max_instances: int
     placements: tuple  # allowed start compute slots inside the GI
@@ -133,9 +133,11 @@ def _aligned_starts(size, slots):
 def compute_profiles(gi_profile):
     """Compute-instance profiles available inside a GPU instance of ``gi_profile``.
 
-    Sizes 1, 2, 3, 4 and 7 compute slices up to the GI's size, as ``nvidia-smi mig -lcip``
-    lists them for A100 [GUIDE]; placements and counts follow the power-of-two alignment of
-    GPU instances [INFERRED]. The full-size CI is the default one nvidia-smi marks with '*'.
+    Names ("1c.3g.40gb"; the full-size one carries the GI's name) and ids (the NVML enum of
+    the size) as nvidia-smi prints them [SMI]. That every size of 1, 2, 3, 4 and 7 compute
+    slices up to the GI's exists, their placements and counts (power-of-two alignment, as
+    for GPU instances) and SMs per slice are [INFERRED]. The full-size CI is the default
+    (``-cci`` without a profile, ``-cgi ... -C``).
     """
     sm_per_slice = gi_profile.multiprocessors // gi_profile.compute_slices
     result = []
@@ -187,8 +189,8 @@ _HOPPER_ENGINES = ((1, 1, 0, 1, 0), (1, 1, 0, 1, 1), (1, 1, 0, 1, 0), (2, 2, 0, 
                    (3, 3, 0, 3, 0), (4, 4, 0, 4, 0), (8, 7, 0, 7, 1))
 _HOPPER_SMS = (16, 16, 26, 32, 60, 64, 132)  # [SMI]
 _AMPERE_ENGINES = ((1, 0, 0, 0, 0), (1, 1, 0, 1, 1), (1, 1, 0, 0, 0), (2, 1, 0, 0, 0),
-                   (3, 2, 0, 0, 0), (4, 2, 0, 0, 0), (7, 5, 0, 1, 1))  # A100 [GUIDE]
-_AMPERE_SMS = (14, 14, 14, 28, 42, 56, 98)  # A100 [GUIDE]
+                   (3, 2, 0, 0, 0), (4, 2, 0, 0, 0), (7, 5, 0, 1, 1))  # A100 [SMI]; 1g.10gb [INFERRED]
+_AMPERE_SMS = (14, 14, 14, 28, 42, 56, 98)  # A100 [SMI]; 1g.10gb [INFERRED]
 _BLACKWELL_ENGINES = ((1, 1, 0, 0, 0), (1, 1, 1, 1, 1), (1, 1, 0, 0, 0), (2, 2, 1, 1, 1),
                       (3, 3, 2, 2, 2), (4, 4, 2, 2, 2), (7, 7, 4, 4, 4))  # B200 [GONVML]
 _BLACKWELL_SMS = (18, 18, 18, 36, 54, 72, 126)  # B200 [GONVML]
@@ -221,14 +223,15 @@ def _model(key, product_name, pci_device_ids, memory_mib, architecture, profiles
 
 
 # Product names are those nvidia-smi / NVML print; totals (memory.total, MiB) as real
-# nvidia-smi reports them on these parts [INFERRED from published nvidia-smi output].
+# nvidia-smi reports them (A100 40GB [SMI]; the others [INFERRED] from memory of published
+# output, unverified here).
 # PCI device ids [REF]; L40S 0x26B9 [INFERRED, PCI ID database].
 _MODELS = (
     _model("A100-SXM4-40GB", "NVIDIA A100-SXM4-40GB", (0x20B0, 0x20B1, 0x20F1, 0x20F6),
            40960, "Ampere",
-           # memory [GONVML]
+           # memory [SMI]: 4.75, 9.75, 19.62, 39.50 GiB; 1g.10gb = 2g's [INFERRED]
            _eight_slice_profiles(("5gb", "10gb", "10gb", "20gb", "20gb", "40gb"),
-                                 (4864, 4864, 9856, 9856, 19968, 19968, 40192),
+                                 (4864, 4864, 9984, 9984, 20096, 20096, 40448),
                                  _AMPERE_SMS, _AMPERE_ENGINES)),
     _model("A100-SXM4-80GB", "NVIDIA A100-SXM4-80GB", (0x20B2, 0x20B5, 0x20F3, 0x20F5),
            81920, "Ampere",

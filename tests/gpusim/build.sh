@@ -26,7 +26,8 @@ for base in nvidia.__path__:
         sys.exit(0)
 PY
 ) || true
-[[ -n $include ]] || die "nvml.h not found through $python; install the nvidia-nvml-dev package pinned in requirements.txt (or set FGPU_PYTHON to a venv python that has it)"
+[[ -n $include ]] || die "nvml.h not found through $python; install the nvidia-nvml-dev package pinned" \
+  "in requirements.txt (or set FGPU_PYTHON to a venv python that has it)"
 
 hash=$(cat "$here/nvml/sim_nvml.c" "$include/nvml.h" <(printf '%s\n' "$cc" "${cflags[@]}") | sha256sum | cut -c1-16)
 out_dir="${FGPU_CACHE:-$HOME/.cache/fractional-gpu}/gpusim/$hash"
@@ -35,7 +36,8 @@ if [[ ! -f $out_dir/libnvidia-ml.so.1 ]]; then
   mkdir -p "$out_dir"
   tmp=$(mktemp "$out_dir/.libnvidia-ml.XXXXXX")
   trap 'rm -f "$tmp"' EXIT
-  "$cc" "${cflags[@]}" -I"$include" -o "$tmp" "$here/nvml/sim_nvml.c" || die "compiling nvml/sim_nvml.c failed (output above)"
+  "$cc" "${cflags[@]}" -I"$include" -o "$tmp" "$here/nvml/sim_nvml.c" ||
+    die "compiling nvml/sim_nvml.c failed (output above)"
   chmod 0755 "$tmp"
   mv "$tmp" "$out_dir/libnvidia-ml.so.1"  # atomic: parallel builds never see half a library
 fi

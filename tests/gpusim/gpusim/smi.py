@@ -643,16 +643,12 @@ def _mutate(state, action, options, argv):
         _out("No devices were found")
         return 6
     guard = _Guard(mig.consume_injected_failure(state))
-    if command_needs_mig(action):
+    if action in ("cgi", "cci", "dci", "dgi"):
         gpus = [gpu for gpu in gpus if gpu.mig_capable and gpu.mig_current == MIG_ENABLED]
         if not gpus:
             _out(NO_MIG_DEVICES)
             return 6
     return _MUTATIONS[action](state, gpus, options, guard)
-
-
-def command_needs_mig(action):
-    return action in ("cgi", "cci", "dci", "dgi")
 
 
 def main(argv=None):

@@ -122,6 +122,8 @@ class Process:
 
 _RECORDS = {"host": Host, "faults": Faults, "gi_profile": GiProfile, "ci_profile": CiProfile,
             "gpu": Gpu, "gi": GpuInstance, "ci": ComputeInstance, "process": Process}
+_LIST_OF = {GiProfile: "gi_profiles", CiProfile: "ci_profiles", Gpu: "gpus",
+            GpuInstance: "gpu_instances", ComputeInstance: "compute_instances", Process: "processes"}
 
 
 @dataclass
@@ -201,10 +203,6 @@ def _items_of(state, cls):
     if cls is Faults:
         return [state.faults]
     return getattr(state, _LIST_OF[cls])
-
-
-_LIST_OF = {GiProfile: "gi_profiles", CiProfile: "ci_profiles", Gpu: "gpus",
-            GpuInstance: "gpu_instances", ComputeInstance: "compute_instances", Process: "processes"}
 
 
 def parse_state(text, path="<state>"):

@@ -575,9 +575,11 @@ EXPORT nvmlReturn_t nvmlInitWithFlags(unsigned int flags)
     const char *path = getenv("FGPU_GPUSIM_STATE");
     if (!path || !*path || access(path, R_OK) != 0)
         return NVML_ERROR_DRIVER_NOT_LOADED; /* no simulated host: as if no NVIDIA driver */
+    pthread_mutex_lock(&call_mutex);
     snprintf(state_path, sizeof state_path, "%s", path);
     if (init_count++ == 0)
         init_handles();
+    pthread_mutex_unlock(&call_mutex);
     return NVML_SUCCESS;
 }
 
@@ -585,10 +587,12 @@ EXPORT nvmlReturn_t nvmlInit_v2(void) { return nvmlInitWithFlags(0); }
 
 EXPORT nvmlReturn_t nvmlShutdown(void)
 {
-    if (init_count == 0)
-        return NVML_ERROR_UNINITIALIZED;
-    init_count--;
-    return NVML_SUCCESS;
+    pthread_mutex_lock(&call_mutex);
+    nvmlReturn_t ret = init_count == 0 ? NVML_ERROR_UNINITIALIZED : NVML_SUCCESS;
+    if (init_count > 0)
+        init_count--;
+    pthread_mutex_unlock(&call_mutex);
+    return ret;
 }
 
 EXPORT const char *nvmlErrorString(nvmlReturn_t result)
@@ -627,7 +631,9 @@ EXPORT nvmlReturn_t nvmlSystemGetNVMLVersion(char *version, unsigned int length)
         return ret;
     record_t *host = first("host");
     char text[96];
-    snprintf(text, sizeof text, "%ld.%s", host ? num(host, "cuda_version") / 1000 : 0, host ? get(host, "driver_version") : "");
+    /* "<CUDA major>.<driver version>", e.g. 13.580.95.05 */
+    snprintf(text, sizeof text, "%ld.%s", host ? num(host, "cuda_version") / 1000 : 0,
+             host ? get(host, "driver_version") : "");
     return end(copy_string(version, length, text));
 }
 
@@ -674,7 +680,8 @@ EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice
     return end(NVML_SUCCESS);
 }
 
-/* Finds a GPU or MIG device by a field of its record (uuid, bus_id). */
+/* Finds a GPU or MIG device by a field of its record (uuid, bus_id); a bus id may also
+ * come in the short domain form ("0000:18:00.0"). */
 static nvmlReturn_t handle_by(const char *key, const char *value, nvmlDevice_t *device)
 {
     if (!value || !device)
@@ -684,7 +691,9 @@ static nvmlReturn_t handle_by(const char *key, const char *value, nvmlDevice_t *
         return ret;
     for (int i = 0; i < record_count; i++) {
         record_t *r = &records[i];
-        if (strcasecmp(get(r, key), value) != 0)
+        const char *field = get(r, key);
+        int short_bus_id = strcmp(key, "bus_id") == 0 && strlen(field) > 4 && strcasecmp(field + 4, value) == 0;
+        if (strcasecmp(field, value) != 0 && !short_bus_id)
             continue;
         if (is(r, "gpu") && num(r, "index") < MAX_GPUS) {
             *device = &gpu_handles[num(r, "index")];
@@ -959,7 +968,8 @@ EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfo(nvmlDevice_t device, uns
 }
 
 /* The versioned variants take a v2 or v3 struct, told apart by its version field. */
-static nvmlReturn_t gi_profile_info_v(nvmlDevice_t device, unsigned key, int by_id, nvmlGpuInstanceProfileInfo_v2_t *info)
+static nvmlReturn_t gi_profile_info_v(nvmlDevice_t device, unsigned key, int by_id,
+                                      nvmlGpuInstanceProfileInfo_v2_t *info)
 {
     if (!info)
         return NVML_ERROR_INVALID_ARGUMENT;
@@ -1045,7 +1055,8 @@ static nvmlReturn_t create_gpu_instance(nvmlDevice_t device, unsigned profileId,
     if (ret != NVML_SUCCESS)
         return ret;
     char call[96];
-    snprintf(call, sizeof call, "nvmlDeviceCreateGpuInstance gpu=%u profile=%u start=%ld", device->gpu, profileId, start);
+    snprintf(call, sizeof call, "nvmlDeviceCreateGpuInstance gpu=%u profile=%u start=%ld", device->gpu, profileId,
+             start);
     if (take_mutation())
         return end_mutation(NVML_ERROR_UNKNOWN, call);
     unsigned id;
@@ -1345,7 +1356,8 @@ EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceById(nvmlGpuInstance_t gpuI
     return end(NVML_SUCCESS);
 }
 
-EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo_v2(nvmlComputeInstance_t computeInstance, nvmlComputeInstanceInfo_t *info)
+EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo_v2(nvmlComputeInstance_t computeInstance,
+                                                  nvmlComputeInstanceInfo_t *info)
 {
     nvmlReturn_t ret = info ? begin(0) : NVML_ERROR_INVALID_ARGUMENT;
     if (ret != NVML_SUCCESS)
@@ -1406,7 +1418,8 @@ EXPORT nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned
     return end(NVML_SUCCESS);
 }
 
-EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned int index, nvmlDevice_t *migDevice)
+EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned int index,
+                                                        nvmlDevice_t *migDevice)
 {
     record_t *gpu;
     nvmlReturn_t ret = migDevice ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;

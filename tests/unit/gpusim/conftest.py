@@ -46,8 +46,8 @@ class SimHost:
         it wants to return in ``out`` (a dict), which comes back decoded."""
         if self.nvml_dir is None:
             pytest.skip("no simulated NVML library for this host")
-        script = "import json, pynvml as nvml\nout = {}\nnvml.nvmlInit()\n%s\nnvml.nvmlShutdown()\nprint(json.dumps(out))\n" \
-            % textwrap.dedent(body)
+        script = ("import json, pynvml as nvml\nout = {}\nnvml.nvmlInit()\n%s\n"
+                  "nvml.nvmlShutdown()\nprint(json.dumps(out))\n" % textwrap.dedent(body))
         env = dict(self.env, LD_LIBRARY_PATH=self.nvml_dir)
         result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
@@ -73,12 +73,13 @@ def seed(tmp_path):
 
 @pytest.fixture(scope="session")
 def nvml_dir():
-    """The simulated libnvidia-ml.so.1's directory, built (or found cached) by build.sh."""
-    compiler = os.environ.get("CC", "cc")
-    if shutil.which(compiler) is None:
-        pytest.skip("no C compiler (%s) on PATH: the simulated NVML cannot be built" % compiler)
+    """The simulated libnvidia-ml.so.1's directory, built (or found cached) by build.sh;
+    skips when it is not cached and no C compiler can build it."""
     result = subprocess.run([str(GPUSIM / "build.sh")], env=dict(os.environ, FGPU_PYTHON=sys.executable),
                             capture_output=True, text=True, timeout=300)
+    compiler = os.environ.get("CC", "cc")
+    if result.returncode != 0 and shutil.which(compiler) is None:
+        pytest.skip("no C compiler (%s) on PATH: the simulated NVML cannot be built" % compiler)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 

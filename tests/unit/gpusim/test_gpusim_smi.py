@@ -153,7 +153,8 @@ def test_destroy_order_and_disable(seed):
     assert in_use.returncode == 255 and "Unable to destroy GPU instance ID  1 from GPU  0: In use" in in_use.stderr
     dci = sim.smi("mig", "-i", "0", "-dci")
     assert dci.returncode == 0 and dci.stdout.count("Successfully destroyed compute instance") == 2
-    assert sim.smi("mig", "-i", "0", "-dgi", "-gi", "2").stdout == "Successfully destroyed GPU instance ID  2 from GPU  0\n"
+    destroyed = sim.smi("mig", "-i", "0", "-dgi", "-gi", "2")
+    assert destroyed.stdout == "Successfully destroyed GPU instance ID  2 from GPU  0\n"
     assert sim.smi("mig", "-i", "0", "-dgi").returncode == 0
     assert sim.smi("mig", "-i", "0", "-lgi").stdout == "No GPU instances found: Not Found\n"
     assert sim.smi("-i", "0", "-mig", "0").stdout.startswith("Disabled MIG Mode for GPU")

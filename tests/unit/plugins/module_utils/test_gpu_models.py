@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 try:
     from ansible_collections.fractional.gpu.plugins.module_utils import gpu_models
@@ -61,10 +62,9 @@ REFERENCE_PLACEMENTS_A30 = {14: ((0, 1, 2, 3), 1), 21: ((0, 1, 2, 3), 1), 5: ((0
 def test_the_lab_models_are_all_known():
     assert set(GPU_MODELS) == {"A100-SXM4-40GB", "A100-SXM4-80GB", "A30-24GB", "H100-SXM5-80GB",
                                "H100-NVL-94GB", "H200-141GB", "B200-180GB", "L40S"}
-    nodes = (Path(__file__).resolve().parents[3] / "lab" / "nodes.yaml").read_text()
-    for key in (line.split("model:")[1].split(",")[0].strip()
-                for line in nodes.splitlines() if "model:" in line and "{" in line):
-        assert model_by_key(key).key == key
+    nodes = yaml.safe_load((Path(__file__).resolve().parents[3] / "lab" / "nodes.yaml").read_text())["nodes"]
+    for node in nodes:
+        assert model_by_key(node["gpu"]["model"]).key == node["gpu"]["model"]
 
 
 @pytest.mark.parametrize("model", MIG_MODELS, ids=lambda m: m.key)
