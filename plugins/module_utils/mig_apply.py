@@ -132,10 +132,7 @@ class GeometryRun:
         try:
             name, desired, warnings = desired_from_config(self.config, self.config_name, gpus)
         except MigConfigError as exc:
-            raise ApplyError("invalid MIG configuration (%d problem%s, nothing changed):\n%s"
-                             % (len(exc.errors), "" if len(exc.errors) == 1 else "s",
-                                "\n".join("- " + e for e in exc.errors)),
-                             {"errors": exc.errors})
+            raise ApplyError(exc.report(", nothing changed"), {"errors": exc.errors})
         self.config_name = name
         self.warnings.extend(warnings)
         try:

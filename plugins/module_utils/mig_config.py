@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -56,6 +57,12 @@ class MigConfigError(Exception):
     def __init__(self, errors):
         self.errors = list(errors)
         super().__init__("; ".join(self.errors))
+
+    def report(self, note=""):
+        """'invalid MIG configuration (N problems<note>):' and one '- ' line per problem."""
+        count = len(self.errors)
+        return "invalid MIG configuration (%d problem%s%s):\n%s" % (
+            count, "" if count == 1 else "s", note, "\n".join("- " + e for e in self.errors))
 
 
 # ---------------------------------------------------------------------------------------
@@ -358,10 +365,7 @@ def validate_gpu_layout(label, model, mig_devices):
         keys.extend([ProfileKey(profile.name, parsed.ci_slices)] * count)
 
     profiles = [model.profile(k.gi_profile) for k in keys]
-    per_profile = {}
-    for profile in profiles:
-        per_profile[profile.name] = per_profile.get(profile.name, 0) + 1
-    for name, count in sorted(per_profile.items()):
+    for name, count in sorted(Counter(p.name for p in profiles).items()):
         limit = model.profile(name).max_instances
         if count > limit:
             errors.append("%s: profile %r: %d instances requested, %s allows at most %d"
@@ -387,9 +391,7 @@ def validate_gpu_layout(label, model, mig_devices):
 
 
 def _summary(keys):
-    counts = {}
-    for key in keys:
-        counts[key.name] = counts.get(key.name, 0) + 1
+    counts = Counter(key.name for key in keys)
     return ", ".join("%s x%d" % (name, n) for name, n in sorted(counts.items()))
 
 
@@ -515,3 +517,8 @@ def read_config_file(path):
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise MigConfigError(["config_file %s is not valid YAML: %s" % (path, exc)])
+
+
+def load_config(config=None, config_file=None):
+    """The config from a module's ``config`` (already a dict) or ``config_file`` option."""
+    return config if config is not None else read_config_file(config_file)

@@ -36,6 +36,22 @@ def ci_slices_from_name(name, gi_compute_slices):
     return int(match.group(1)) if match else gi_compute_slices
 
 
+def mode_name(value):
+    """True/False/None -> 'enabled'/'disabled'/None."""
+    return None if value is None else ("enabled" if value else "disabled")
+
+
+def device_name(gi, ci):
+    """The MIG device a GPU instance and one of its compute instances form, in mig-parted's
+    notation: '3g.40gb' for a full-size CI, '1c.3g.40gb' for a smaller one; None when the
+    GI's profile is unknown."""
+    if gi.profile is None:
+        return None
+    if ci.compute_slices is None or ci.compute_slices == gi.compute_slices:
+        return gi.profile
+    return "%dc.%s" % (ci.compute_slices, gi.profile)
+
+
 @dataclass
 class ComputeInstance:
     """A compute instance; with its GPU instance it forms one MIG device."""
@@ -62,12 +78,9 @@ class GpuInstance:
         """What this GI provides in mig-parted's notation: '3g.40gb' for one full-size CI,
         '1c.3g.40gb' for one smaller CI; None when it is not exactly one CI (no CI, or
         several) or its profile is unknown: such a GI never matches a desired layout."""
-        if self.profile is None or len(self.compute_instances) != 1:
+        if len(self.compute_instances) != 1:
             return None
-        slices = self.compute_instances[0].compute_slices
-        if slices is None or slices == self.compute_slices:
-            return self.profile
-        return "%dc.%s" % (slices, self.profile)
+        return device_name(self, self.compute_instances[0])
 
 
 @dataclass

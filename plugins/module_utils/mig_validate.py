@@ -6,26 +6,21 @@ MIG device). Stdlib only."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import GPU_MODELS
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import (
+    device_name,
+    mode_name as _mode,
+)
 
 
 def _counts(names):
-    counts = {}
-    for name in names:
-        counts[name] = counts.get(name, 0) + 1
-    return counts
+    return dict(Counter(names))
 
 
 def _device_name(gi, ci):
-    if gi.profile is None:
-        return "unknown profile id %s" % gi.profile_id
-    if ci.compute_slices is None or ci.compute_slices == gi.compute_slices:
-        return gi.profile
-    return "%dc.%s" % (ci.compute_slices, gi.profile)
-
-
-def _mode(value):
-    return None if value is None else ("enabled" if value else "disabled")
+    return device_name(gi, ci) or "unknown profile id %s" % gi.profile_id
 
 
 def validate_gpu(gpu, desired, memory_tolerance_percent=2.0):

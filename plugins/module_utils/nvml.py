@@ -41,7 +41,9 @@ from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import (
     GpuInstance,
     GpuProcess,
     GpuState,
+    device_name,
     find_model,
+    mode_name,
 )
 
 MIB = 1024 * 1024
@@ -249,11 +251,10 @@ def gpu_facts(gpu):
         "pci_device_id": gpu.pci_device_id_hex(),
         "memory_mib": gpu.memory_mib,
         "mig_capable": gpu.mig_capable,
-        "mig_mode": {"current": _mode(gpu.mig_current), "pending": _mode(gpu.mig_pending)},
+        "mig_mode": {"current": mode_name(gpu.mig_current), "pending": mode_name(gpu.mig_pending)},
         "mig_devices": [
             {"uuid": ci.uuid, "gpu_instance_id": gi.id, "compute_instance_id": ci.id,
-             "profile": (gi.profile if ci.compute_slices in (None, gi.compute_slices)
-                         else "%dc.%s" % (ci.compute_slices, gi.profile)) if gi.profile else None,
+             "profile": device_name(gi, ci),
              "gpu_instance_profile_id": gi.profile_id,
              "placement": {"start": gi.placement_start, "size": gi.placement_size},
              "memory_mib": ci.memory_mib}
@@ -263,7 +264,3 @@ def gpu_facts(gpu):
              "compute_instance_id": p.compute_instance_id, "used_memory_mib": p.used_memory_mib}
             for p in gpu.processes],
     }
-
-
-def _mode(value):
-    return None if value is None else ("enabled" if value else "disabled")

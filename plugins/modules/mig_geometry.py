@@ -267,7 +267,7 @@ from ansible_collections.fractional.gpu.plugins.module_utils.mig_apply import (
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
     MigConfigError,
-    read_config_file,
+    load_config,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.nvidia_smi import NvidiaSmi
 
@@ -288,10 +288,9 @@ def main():
     )
     params = module.params
     try:
-        data = params["config"] if params["config"] is not None else read_config_file(
-            params["config_file"])
+        data = load_config(params["config"], params["config_file"])
     except MigConfigError as exc:
-        module.fail_json(msg=str(exc), errors=exc.errors, changed=False)
+        module.fail_json(msg=exc.report(", nothing changed"), errors=exc.errors, changed=False)
 
     path = module.get_bin_path(params["nvidia_smi_path"], required=True)
     client = NvidiaSmi(module.run_command, path)

@@ -125,7 +125,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
     MigConfigError,
     desired_from_config,
-    read_config_file,
+    load_config,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_validate import validate_host
 from ansible_collections.fractional.gpu.plugins.module_utils.nvml import (
@@ -154,14 +154,11 @@ def main():
         module.fail_json(msg=missing_required_lib("nvidia-ml-py (pynvml)"),
                          exception=PYNVML_IMPORT_ERROR)
     try:
-        data = params["config"] if params["config"] is not None else read_config_file(
-            params["config_file"])
+        data = load_config(params["config"], params["config_file"])
         gpus, _calls = collect_gpus()
         name, desired, warnings = desired_from_config(data, params["config_name"], gpus)
     except MigConfigError as exc:
-        module.fail_json(msg="invalid MIG configuration (%d problem%s):\n%s" % (
-            len(exc.errors), "" if len(exc.errors) == 1 else "s",
-            "\n".join("- " + e for e in exc.errors)), errors=exc.errors)
+        module.fail_json(msg=exc.report(), errors=exc.errors)
     except NvmlError as exc:
         module.fail_json(msg=str(exc))
     for warning in warnings:

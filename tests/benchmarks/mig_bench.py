@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: fractional.gpu contributors
 # Apache-2.0 (see LICENSE)
 """MIG benchmark on a simulated 8 x H100 host (tests/gpusim). One run prints:
@@ -63,7 +62,7 @@ def worker(kind, repeat):
     from ansible_collections.fractional.gpu.plugins.module_utils.nvml import collect_gpus
 
     def run(argv):
-        proc = subprocess.run(argv, capture_output=True, text=True)
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         return proc.returncode, proc.stdout, proc.stderr
 
     def xml_only():
@@ -76,7 +75,7 @@ def worker(kind, repeat):
              "smi_full": lambda: NvidiaSmi(run).read_state()}
     collect = paths[kind]
     times, gpus = [], None
-    for _ in range(repeat):
+    for dummy in range(repeat):
         start = time.perf_counter()
         gpus = collect()
         times.append(time.perf_counter() - start)
@@ -88,7 +87,7 @@ def worker(kind, repeat):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--worker", choices=("nvml", "smi_xml", "smi_full"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -98,7 +97,7 @@ def main():
 
     link_collection()
     build = subprocess.run([str(GPUSIM / "build.sh")], capture_output=True, text=True,
-                           env=dict(os.environ, FGPU_PYTHON=sys.executable))
+                           env=dict(os.environ, FGPU_PYTHON=sys.executable), check=False)
     if build.returncode != 0:
         sys.exit("building the simulated NVML failed:\n" + build.stderr)
     tmp = tempfile.mkdtemp(prefix="mig-bench-")
@@ -115,19 +114,21 @@ def main():
         log.unlink(missing_ok=True)
         args = {"ANSIBLE_MODULE_ARGS": {"config": CONFIG, "config_name": name}}
         proc = subprocess.run([sys.executable, "-m", MODULES + "mig_geometry"],
-                              input=json.dumps(args), env=env, capture_output=True, text=True)
+                              input=json.dumps(args), env=env, capture_output=True, text=True,
+                              check=False)
         result = json.loads(proc.stdout)
         if result.get("failed"):
             sys.exit("mig_geometry failed: %s" % result["msg"])
         count = len(log.read_text().splitlines()) if log.exists() else 0
         return result, count
 
-    _, first = geometry("all-balanced")
+    first = geometry("all-balanced")[1]
 
     timings = {}
     for kind in ("nvml", "smi_xml", "smi_full"):
         proc = subprocess.run([sys.executable, __file__, "--worker", kind, "--repeat",
-                               str(args.repeat)], env=env, capture_output=True, text=True)
+                               str(args.repeat)], env=env, capture_output=True, text=True,
+                              check=False)
         if proc.returncode != 0:
             sys.exit("worker %s failed:\n%s" % (kind, proc.stderr))
         timings[kind] = json.loads(proc.stdout.splitlines()[-1])
@@ -136,8 +137,8 @@ def main():
     one_changed, one_count = geometry("gpu5-changed")
 
     def ms(values):
-        return "median %7.1f ms  min %7.1f ms" % (statistics.median(values) * 1000,
-                                                   min(values) * 1000)
+        median, fastest = statistics.median(values) * 1000, min(values) * 1000
+        return "median %7.1f ms  min %7.1f ms" % (median, fastest)
 
     nvml = statistics.median(timings["nvml"]["times"])
     print("Simulated host: gpu-h100-0, %d x H100-SXM5-80GB, %d MIG devices "
@@ -149,8 +150,8 @@ def main():
     for kind, label in (("smi_xml", "nvidia-smi -q -x, parsed"),
                         ("smi_full", "nvidia-smi -q -x + mig -lgi + mig -lci")):
         median = statistics.median(timings[kind]["times"])
-        print("  %-40s %s  ratio to NVML %.1fx" % (label, ms(timings[kind]["times"]),
-                                                  median / nvml))
+        print("  %-40s %s  ratio to NVML %.1fx"
+              % (label, ms(timings[kind]["times"]), median / nvml))
     print("Mutating nvidia-smi calls (mig_geometry, from the simulator's mutation log):")
     print("  first run, MIG disabled -> all-balanced   %d" % first)
     print("  converged host (rerun)                    %d  changed=%s"

@@ -56,7 +56,7 @@ CONFIG = {"version": "v1", "mig-configs": {
 def nvml_dir():
     if shutil.which(os.environ.get("CC", "cc")) is None:
         pytest.skip("no C compiler: the simulated NVML library cannot be built")
-    result = subprocess.run([str(GPUSIM / "build.sh")], capture_output=True, text=True,
+    result = subprocess.run([str(GPUSIM / "build.sh")], capture_output=True, text=True, check=False,
                             env=dict(os.environ, FGPU_PYTHON=sys.executable), timeout=300)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
@@ -73,7 +73,7 @@ class Sim:
     def gpusim(self, *args):
         env = dict(self.env, PYTHONPATH=str(GPUSIM))
         result = subprocess.run([sys.executable, "-m", "gpusim", *args], env=env,
-                                capture_output=True, text=True, timeout=60)
+                                capture_output=True, text=True, check=False, timeout=60)
         assert result.returncode == 0, result.stderr
         return result.stdout
 
@@ -82,7 +82,7 @@ class Sim:
 
     def smi(self, *args):
         return subprocess.run(["nvidia-smi", *args], env=self.env, capture_output=True,
-                              text=True, timeout=60)
+                              text=True, timeout=60, check=False)
 
     def module(self, name, args, check=False, diff=False):
         params = dict(args)
@@ -92,7 +92,7 @@ class Sim:
             params["_ansible_diff"] = True
         result = subprocess.run([sys.executable, "-m", MODULES + name],
                                 input=json.dumps({"ANSIBLE_MODULE_ARGS": params}),
-                                env=self.env, capture_output=True, text=True, timeout=300)
+                                env=self.env, capture_output=True, text=True, check=False, timeout=300)
         assert result.stdout, result.stderr
         return json.loads(result.stdout)
 
@@ -349,13 +349,13 @@ def test_through_ansible_ad_hoc(sim):
                ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_NOCOLOR="1")
     run = subprocess.run([str(ansible), "localhost", "-c", "local", "-m",
                           "fractional.gpu.mig_geometry", "-a", args], env=env,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, check=False, timeout=300)
     out = json.loads(run.stdout)
     task = out["plays"][0]["tasks"][0]["hosts"]["localhost"]
     assert task["changed"] is True and task["changed_gpus"] == [0, 1], run.stdout[-2000:]
     rerun = subprocess.run([str(ansible), "localhost", "-c", "local", "-m",
                             "fractional.gpu.mig_geometry", "-a", args], env=env,
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, check=False, timeout=300)
     assert json.loads(rerun.stdout)["stats"]["localhost"]["changed"] == 0
 
 
