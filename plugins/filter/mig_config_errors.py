@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filter plugin fractional.gpu.mig_config_errors."""
 
 from __future__ import absolute_import, division, print_function

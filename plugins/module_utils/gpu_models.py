@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: fractional.gpu developers
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """GPU models and their MIG profiles: the collection's one source of GPU facts.
 
 Everything that needs to know what a GPU model can do (the MIG planner, the modules that

@@ -1,5 +1,5 @@
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """mig-parted configuration: parse, select, resolve against a host's GPUs, validate.
 
 The format is mig-parted's ``v1`` spec (github.com/NVIDIA/mig-parted, api/spec/v1)::

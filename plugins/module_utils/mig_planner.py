@@ -1,5 +1,5 @@
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Minimal MIG change plan: from the observed GPUs and the desired state per GPU.
 
 Per GPU the plan is one of: nothing; a MIG mode change (``nvidia-smi -i N -mig 0|1``,

@@ -1,5 +1,5 @@
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The observed state of a host's GPUs, as both nvidia-smi and NVML readers report it.
 
 One representation for both sources, so the planner and the validator do not care which

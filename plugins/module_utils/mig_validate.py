@@ -1,5 +1,5 @@
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Compare observed GPUs (NVML facts) with the desired MIG state: a report of every
 mismatch (GPU count, MIG mode current and pending, MIG devices per profile, memory per
 MIG device). Stdlib only."""

@@ -1,5 +1,5 @@
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """nvidia-smi: parsers of its outputs, builders of its mutating commands, error classes.
 
 Formats, as the NVIDIA MIG user guide and nvidia-smi(1) show them (fixtures under

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Picks a GPU sharing strategy (MIG, time slicing, KAI Scheduler) for a node pool.
 
 The facts come from one table, ``STRATEGIES``: the comparison of the three strategies in the

@@ -1,5 +1,5 @@
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """MIG benchmark on a simulated 8 x H100 host (tests/gpusim). One run prints:
 
 1. the time of nvml_validate's fact collection (one NVML session through pynvml and the

@@ -1,5 +1,5 @@
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The lab: a real Kubernetes control plane on loopback with simulated GPU nodes.
 
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler run as local processes

@@ -1,5 +1,5 @@
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Stand-in for pip's get-pip.py bootstrap script, which ansible-test downloads from a host
 this project's machines cannot reach. ansible-test runs it inside a new, pip-less venv with
 pip's install arguments; ensurepip installs the pip bundled with this Python, and that pip

@@ -1,5 +1,5 @@
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The three modules run in-process: argument handling, results, check and diff mode,
 failures. nvidia-smi and pynvml are the in-process stand-ins (fake_smi, fake_pynvml); the
 simulator-backed runs are in test_simulator.py."""

@@ -1,5 +1,5 @@
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The three modules against the lab's GPU simulator (tests/gpusim), as subprocesses.
 
 Each module runs as ``python -m ansible_collections.fractional.gpu.plugins.modules.X
@@ -20,7 +20,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import COLLECTIONS_ROOT, REPO_ROOT
+
+import ansible_collections.fractional.gpu as collection
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+# The directory that makes this tree importable as ansible_collections.fractional.gpu
+# (tests/unit/conftest.py sets it up): subprocesses get it as PYTHONPATH.
+COLLECTIONS_ROOT = Path(list(collection.__path__)[0]).parents[2]
 
 GPUSIM = REPO_ROOT / "tests" / "gpusim"
 NODES = REPO_ROOT / "tests" / "lab" / "nodes.yaml"

@@ -1,5 +1,5 @@
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small in-process stand-in for nvidia-smi, for unit tests of mig_apply.
 
 It keeps GPUs in memory, prints ``-q -x`` / ``mig -lgi`` / ``mig -lci`` in the shapes of

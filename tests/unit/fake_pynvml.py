@@ -1,5 +1,5 @@
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A pynvml stand-in over fake_smi.FakeSmi's GPUs, for unit tests of nvml.py.
 
 It mimics what matters of the real bindings: NVMLError with ``.value``, NotSupported for
