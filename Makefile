@@ -1,5 +1,5 @@
 # The two commands the README documents, and their parts.
-.PHONY: demo test lab-up lab-down unit sanity lint molecule
+.PHONY: demo test lab-up lab-down unit sanity lint ee molecule
 
 demo:            ## bring the lab up and run playbooks/site.yml against it
 	tests/scripts/demo.sh
@@ -13,5 +13,5 @@ lab-up:
 lab-down:
 	tests/scripts/test.sh lab-down
 
-unit sanity lint molecule:
+unit sanity lint ee molecule:
 	tests/scripts/test.sh $@

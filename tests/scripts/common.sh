@@ -9,16 +9,17 @@ VENV=${FGPU_VENV:-$REPO/.venv}
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { echo "error: $*" >&2; exit 1; }
 
-# ensure_venv: a venv with requirements.txt installed; re-installed only when the pins change.
+# ensure_venv: a venv with tests/requirements.txt (which includes requirements.txt)
+# installed; re-installed only when the pins change.
 ensure_venv() {
   local stamp="$VENV/.requirements.sha256" want
-  want=$(sha256sum "$REPO/requirements.txt" | cut -d' ' -f1)
+  want=$(cat "$REPO/requirements.txt" "$REPO/tests/requirements.txt" | sha256sum | cut -d' ' -f1)
   if [[ ! -x $VENV/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-    step "Installing Python dependencies into $VENV (pinned in requirements.txt)"
+    step "Installing Python dependencies into $VENV (pinned in requirements.txt, tests/requirements.txt)"
     command -v python3 >/dev/null || die "python3 (3.11 or newer) is not on PATH"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REPO/requirements.txt" \
-      || die "pip could not install requirements.txt (is PyPI reachable?)"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REPO/tests/requirements.txt" \
+      || die "pip could not install tests/requirements.txt (is PyPI reachable?)"
     echo "$want" >"$stamp"
   fi
   export PATH="$VENV/bin:$PATH"

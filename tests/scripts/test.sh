@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command (`make test`): every check, in the order that fails fastest.
 #   tests/scripts/test.sh              all stages
-#   tests/scripts/test.sh STAGE...     some: unit sanity lint molecule lab-up lab-down
+#   tests/scripts/test.sh STAGE...     some: unit sanity lint ee molecule lab-up lab-down
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 stage_unit() {
@@ -28,7 +28,7 @@ stage_sanity() (
   # in a venv of its own instead (outside the clone, keyed by the ansible-core pin) where
   # --requirements installs the linters it pins.
   local core pyver sanity_venv
-  core=$(sed -n 's/^ansible-core==//p' "$REPO/requirements.txt")
+  core=$(sed -n 's/^ansible-core==//p' "$REPO/tests/requirements.txt")
   pyver=$(python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
   sanity_venv="$FGPU_CACHE/sanity-venv-py$pyver-core$core"
   if [[ ! -x $sanity_venv/bin/ansible-test ]]; then
@@ -53,6 +53,16 @@ stage_lint() {
   (cd "$REPO" && ANSIBLE_COLLECTIONS_PATH="$(collections_path)" ansible-lint --profile production)
 }
 
+stage_ee() (
+  step "Execution environment: ansible-builder create"
+  local context
+  context=$(mktemp -d)
+  trap 'rm -rf "$context" "$REPO"/meta/fractional-gpu-*.tar.gz' EXIT
+  cd "$REPO"
+  ansible-galaxy collection build --force --output-path meta/ >/dev/null
+  ansible-builder create -f meta/execution-environment.yml --context "$context"
+)
+
 stage_molecule() {
   # A lab this run starts is stopped when the run ends; one that was already up stays.
   if ! "$VENV/bin/python" "$REPO/tests/lab/lab.py" status --quiet; then
@@ -74,14 +84,14 @@ stage_molecule() {
 main() {
   ensure_venv
   local stages=("$@")
-  [[ ${#stages[@]} -gt 0 ]] || stages=(unit lint sanity molecule)
+  [[ ${#stages[@]} -gt 0 ]] || stages=(unit lint sanity ee molecule)
   local stage
   for stage in "${stages[@]}"; do
     case $stage in
-      unit|sanity|lint|molecule) "stage_$stage" ;;
+      unit|sanity|lint|ee|molecule) "stage_$stage" ;;
       lab-up) lab_up ;;
       lab-down) "$VENV/bin/python" "$REPO/tests/lab/lab.py" down ;;
-      *) die "unknown stage '$stage' (unit sanity lint molecule lab-up lab-down)" ;;
+      *) die "unknown stage '$stage' (unit sanity lint ee molecule lab-up lab-down)" ;;
     esac
   done
   step "All requested stages passed: ${stages[*]}"
