@@ -10,7 +10,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 python=${FGPU_PYTHON:-python3}
 cc=${CC:-cc}
 cflags=(-std=c11 -D_GNU_SOURCE -O2 -fPIC -shared -fvisibility=hidden -pthread -Wall -Wextra -Werror
-        -Wl,-soname,libnvidia-ml.so.1)
+        "-Wl,-soname,libnvidia-ml.so.1")
 
 die() { echo "gpusim build: $*" >&2; exit 1; }
 

@@ -35,7 +35,7 @@ def _count_or_off(text):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m gpusim", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gpusim", description=__doc__.split("\n\n", maxsplit=1)[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     seed = commands.add_parser("seed", help="write a fresh state for one node of the lab")

@@ -73,11 +73,11 @@ def _gi_conflict(state, gpu, taken, profile, start):
     ``taken`` ((profile, start) pairs), or None (C: gi_conflict)."""
     if start not in profile.placements:
         return NVML_ERROR_INVALID_ARGUMENT
-    if sum(p.compute for p, _ in taken) + profile.compute > gpu.compute_slices:
+    if sum(p.compute for p, unused_start in taken) + profile.compute > gpu.compute_slices:
         return NVML_ERROR_INSUFFICIENT_RESOURCES
-    if sum(1 for p, _ in taken if p.id == profile.id) >= profile.max:
+    if sum(1 for p, unused_start in taken if p.id == profile.id) >= profile.max:
         return NVML_ERROR_INSUFFICIENT_RESOURCES
-    if profile.me and any(p.me for p, _ in taken):
+    if profile.me and any(p.me for p, unused_start in taken):
         return NVML_ERROR_INSUFFICIENT_RESOURCES
     for other, other_start in taken:
         if start < other_start + other.memory_slices and other_start < start + profile.memory_slices:
@@ -163,15 +163,15 @@ def create_compute_instance(state, gpu, gi, ci_profile_id=None):
         raise NvmlError(NVML_ERROR_NOT_SUPPORTED)
     gi_profile = state.gi_profile(gpu, gi.profile)
     existing = [(next(p for p in profiles if p.id == ci.profile), ci) for ci in state.cis_of(gpu, gi.id)]
-    if (sum(1 for p, _ in existing if p.id == profile.id) >= profile.max
-            or sum(p.compute for p, _ in existing) + profile.compute > gi_profile.compute):
+    if (sum(1 for p, unused_ci in existing if p.id == profile.id) >= profile.max
+            or sum(p.compute for p, unused_ci in existing) + profile.compute > gi_profile.compute):
         raise NvmlError(NVML_ERROR_INSUFFICIENT_RESOURCES)
     for start in profile.placements:
         if all(start >= ci.start + p.compute or ci.start >= start + profile.compute for p, ci in existing):
             break
     else:
         raise NvmlError(NVML_ERROR_INSUFFICIENT_RESOURCES)
-    used_ids = {ci.id for _, ci in existing}
+    used_ids = {ci.id for unused_profile, ci in existing}
     ci_id = next(i for i in range(len(used_ids) + 1) if i not in used_ids)
     instance = ComputeInstance(gpu=gpu.index, gi=gi.id, id=ci_id, profile=profile.id, start=start,
                                uuid=mig_device_uuid(gpu.uuid, gi.id, ci_id))

@@ -54,7 +54,7 @@ def parse(argv):
         command = "mig"
     while args:
         arg = args.pop(0)
-        name, _, inline = arg.partition("=")
+        name, unused_separator, inline = arg.partition("=")
         if name in ("-i", "--id"):
             options["id"] = inline or _take(args, arg)
         elif command == "mig":
@@ -290,9 +290,9 @@ def query_csv(rows, names, table, options):
             return 2
         columns.append(table[key])
     if "noheader" not in formats:
-        _out(", ".join(header for header, _ in columns))
+        _out(", ".join(header for header, unused_value in columns))
     for row in rows:
-        _out(", ".join(value(row, "nounits" not in formats) for _, value in columns))
+        _out(", ".join(value(row, "nounits" not in formats) for unused_header, value in columns))
     return 0
 
 
@@ -345,8 +345,8 @@ def list_gi_placements(state, gpus):
         for profile in state.gi_profiles_of(gpu):
             label = "Placements:" if len(profile.placements) > 1 else "Placement :"
             _out("GPU %2d Profile ID %2d %s {%s}:%d" % (gpu.index, profile.id, label,
-                                                         ",".join(map(str, profile.placements)),
-                                                         profile.memory_slices))
+                                                        ",".join(map(str, profile.placements)),
+                                                        profile.memory_slices))
     return 0
 
 
@@ -387,7 +387,7 @@ def list_compute_instances(state, gpus, options):
     for gpu, ci in rows:
         profile = mig.ci_profile_of(state, gpu, ci)
         _out("|%4d%7d       MIG %-16s%2d%10d%13s     |" % (gpu.index, ci.gi, profile.name, profile.id, ci.id,
-                                                            "%d:%d" % (ci.start, profile.compute)))
+                                                           "%d:%d" % (ci.start, profile.compute)))
         _out(rule)
     return 0
 
@@ -456,7 +456,7 @@ def reset(state, gpus, options, guard):
     _err("The following GPUs could not be reset:")
     for gpu, error in failed:
         _err("  GPU %s: %s" % (gpu.bus_id, error))
-    in_use = sum(1 for _, error in failed if error.code == mig.NVML_ERROR_IN_USE)
+    in_use = sum(1 for unused_gpu, error in failed if error.code == mig.NVML_ERROR_IN_USE)
     if in_use:
         _err("")
         _err("%d %s currently being used by one or more other processes (e.g., Fabric Manager, CUDA "
@@ -468,7 +468,7 @@ def reset(state, gpus, options, guard):
 
 def _gi_profile_for(state, gpu, token):
     """A -cgi item: a profile id or name, optionally ":<start>" for a placement."""
-    text, _, start = token.partition(":")
+    text, unused_separator, start = token.partition(":")
     text = text.strip()
     profile = None
     if text.isdigit():

@@ -32,12 +32,12 @@ class SimHost:
     def smi(self, *args):
         """Run the simulated nvidia-smi; returns the CompletedProcess (text)."""
         return subprocess.run([str(GPUSIM / "bin" / "nvidia-smi"), *args], env=self.env,
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60, check=False)
 
     def cli(self, *args):
         env = dict(self.env, PYTHONPATH=str(GPUSIM))
         result = subprocess.run([sys.executable, "-m", "gpusim", *args], env=env, capture_output=True,
-                                text=True, timeout=60)
+                                text=True, timeout=60, check=False)
         assert result.returncode == 0, result.stderr
         return result
 
@@ -49,7 +49,8 @@ class SimHost:
         script = ("import json, pynvml as nvml\nout = {}\nnvml.nvmlInit()\n%s\n"
                   "nvml.nvmlShutdown()\nprint(json.dumps(out))\n" % textwrap.dedent(body))
         env = dict(self.env, LD_LIBRARY_PATH=self.nvml_dir)
-        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
+                                check=False)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout.splitlines()[-1])
 
@@ -76,7 +77,7 @@ def nvml_dir():
     """The simulated libnvidia-ml.so.1's directory, built (or found cached) by build.sh;
     skips when it is not cached and no C compiler can build it."""
     result = subprocess.run([str(GPUSIM / "build.sh")], env=dict(os.environ, FGPU_PYTHON=sys.executable),
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, check=False)
     compiler = os.environ.get("CC", "cc")
     if result.returncode != 0 and shutil.which(compiler) is None:
         pytest.skip("no C compiler (%s) on PATH: the simulated NVML cannot be built" % compiler)
