@@ -58,7 +58,7 @@ stage_ee() (
   local context
   context=$(mktemp -d)
   trap 'rm -rf "$context" "$REPO"/meta/fractional-gpu-*.tar.gz' EXIT
-  cd "$REPO"
+  cd "$REPO" || exit 1
   ansible-galaxy collection build --force --output-path meta/ >/dev/null
   ansible-builder create -f meta/execution-environment.yml --context "$context"
 )
