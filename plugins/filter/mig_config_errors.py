@@ -7,14 +7,9 @@ from __future__ import absolute_import, division, print_function
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import (
-    model_by_product_name,
+from ansible_collections.fractional.gpu.plugins.module_utils.fleet_report import (
+    mig_config_errors as config_errors,
 )
-from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
-    MigConfigError,
-    desired_from_config,
-)
-from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import GpuState
 
 __metaclass__ = type
 
@@ -68,29 +63,13 @@ _value:
   elements: str
 """
 
-NVIDIA_VENDOR_ID = 0x10DE
-
-
 def mig_config_errors(config, config_name, gpu_product, gpu_count):
-    model = model_by_product_name(gpu_product)
-    if model is None:
-        return ["unknown GPU model '%s': the collection cannot check its MIG profiles"
-                % gpu_product]
     try:
         count = int(gpu_count)
     except (TypeError, ValueError):
         raise AnsibleFilterError("mig_config_errors: gpu_count must be a number, not %r"
                                  % (gpu_count,))
-    # The GPUs as the host would report them, built from the node's labels.
-    gpus = [GpuState(index=index, name=model.product_name, model=model.key,
-                     pci_device_id=model.pci_device_ids[0] << 16 | NVIDIA_VENDOR_ID,
-                     mig_capable=model.mig_capable)
-            for index in range(count)]
-    try:
-        desired_from_config(config, config_name, gpus)
-    except MigConfigError as exc:
-        return list(exc.errors)
-    return []
+    return config_errors(config, config_name, gpu_product, count)
 
 
 class FilterModule:
