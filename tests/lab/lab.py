@@ -11,6 +11,7 @@ the GPU Operator's feature discovery labels a real GPU node.
     lab.py down                   stop everything it started; leaves no process or port
     lab.py status                 say what runs
     lab.py env                    print shell exports (KUBECONFIG, PATH, ...)
+    lab.py collections            link this clone as ansible_collections/fractional/gpu
 """
 
 from __future__ import annotations
@@ -376,6 +377,23 @@ def create_nodes(bin_dir: Path, nodes: list[dict]) -> None:
                    f"{log_file('kwok')}:\n{tail(log_file('kwok'))}")
 
 
+# --- the collection under test -----------------------------------------------------------
+
+def link_collection() -> Path:
+    """A directory holding ansible_collections/fractional/gpu -> this clone, so that Ansible
+    (ANSIBLE_COLLECTIONS_PATH) and Python (sys.path) find the collection without installing
+    it. Returns that directory."""
+    root = LAB_DIR / "collections"
+    link = root / "ansible_collections" / "fractional" / "gpu"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not (link.is_symlink() and link.resolve() == REPO):
+        tmp = link.with_name(f".gpu.{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(REPO, target_is_directory=True)
+        os.replace(tmp, link)  # atomic: several runs may link at once
+    return root
+
+
 # --- simulated GPU hosts ----------------------------------------------------------------
 
 def gpusim_dir() -> Path:
@@ -472,6 +490,10 @@ def cmd_status(args) -> None:
         raise SystemExit(1)
 
 
+def cmd_collections(_args) -> None:  # pylint: disable=unused-argument
+    print(link_collection())
+
+
 def cmd_env(_args) -> None:
     print((LAB_DIR / "env").read_text(), end="")
 
@@ -489,6 +511,8 @@ def main(argv: list[str]) -> int:
     status.add_argument("--quiet", action="store_true", help="only the exit code")
     status.set_defaults(func=cmd_status)
     sub.add_parser("env").set_defaults(func=cmd_env)
+    sub.add_parser("collections", help="link the clone as a collection; print the path"
+                   ).set_defaults(func=cmd_collections)
     args = parser.parse_args(argv)
     try:
         args.func(args)

@@ -29,10 +29,7 @@ ensure_venv() {
 # collections_path: a directory holding ansible_collections/fractional/gpu -> this clone,
 # so Ansible finds the collection under test without installing it.
 collections_path() {
-  local root="$FGPU_LAB_DIR/collections"
-  mkdir -p "$root/ansible_collections/fractional"
-  ln -sfn "$REPO" "$root/ansible_collections/fractional/gpu"
-  echo "$root"
+  "$VENV/bin/python" "$REPO/tests/lab/lab.py" collections
 }
 
 # lab_env: start the lab (cached builds) and export what playbooks and tests need.
