@@ -74,7 +74,9 @@ class Api:
     def __init__(self) -> None:
         self.ctx = ssl.create_default_context(cafile=str(lab.pki("ca.crt")))
         self.ctx.load_cert_chain(str(lab.pki("admin.crt")), str(lab.pki("admin.key")))
-        self.base = f"https://127.0.0.1:{lab.APISERVER_PORT}"
+        # The lab's kubeconfig names its apiserver (its port is per lab: FGPU_LAB_APISERVER_PORT).
+        config = yaml.safe_load(lab.kubeconfig_path().read_text())
+        self.base = config["clusters"][0]["cluster"]["server"]
 
     def call(self, method: str, path: str, body: dict | None = None):
         data = json.dumps(body).encode() if body is not None else None
@@ -232,7 +234,7 @@ def cmd_start(args) -> int:
     if pid:
         log(f"already running, pid {pid}")
         return 0
-    if not lab.pki("admin.crt").exists():
+    if not lab.kubeconfig_path().exists():
         log(f"no lab in {lab.LAB_DIR}; start it first (tests/scripts/test.sh lab-up)")
         return 1
     lab.log_file(NAME).parent.mkdir(parents=True, exist_ok=True)
