@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright: fractional.gpu developers
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The NVIDIA device plugin's sharing configuration: validate, render, plan and check.
 
 The role ``fractional.gpu.time_slicing`` describes GPU sharing per node pool. This module
@@ -392,12 +392,21 @@ def _quantity(value):
         return None
 
 
+def _mig_in_use(labels):
+    """Whether GFD's labels say the node's GPUs are partitioned: then nvidia.com/gpu counts MIG
+    devices (single strategy) or nothing (mixed), not the physical GPUs."""
+    return ("-MIG-" in labels.get(FULL_GPU + ".product", "")
+            or any(k.startswith(MIG_PREFIX) and k.endswith(".count") for k in labels)
+            or labels.get("nvidia.com/mig.config", "all-disabled") not in ("", "all-disabled"))
+
+
 def node_problems(node, pool=None):
     """How ``node`` differs from what the device plugin and GFD advertise for ``pool``.
 
-    ``pool`` None (or not sharing): the node must advertise its physical GPUs unshared.
-    Resources the node has no devices of (no ``<name>.count`` label, e.g. a MIG profile not
-    configured there) are not checked. Returns a list of problems, empty when it matches.
+    ``pool`` None (or not sharing): the node must advertise its GPUs unshared, and, unless
+    MIG partitions them, exactly its physical GPUs. Resources the node has no devices of
+    (no ``<name>.count`` label, e.g. a MIG profile not configured there) are not checked.
+    Returns a list of problems, empty when it matches.
     """
     name = _name(node)
     labels = _labels(node)
@@ -409,7 +418,7 @@ def node_problems(node, pool=None):
         if count is None:
             return ["%s: no %s.count label (is GPU feature discovery running?)" % (name, FULL_GPU)]
         got = _quantity(allocatable.get(FULL_GPU, 0))
-        if got != count:
+        if got != count and not _mig_in_use(labels):
             problems.append("%s: allocatable %s is %s, expected %d (no sharing)" % (name, FULL_GPU, got, count))
         if _quantity(allocatable.get(FULL_GPU + SHARED_SUFFIX, 0)):
             problems.append("%s: still advertises %s%s" % (name, FULL_GPU, SHARED_SUFFIX))

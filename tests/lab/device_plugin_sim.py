@@ -1,6 +1,5 @@
-#!/usr/bin/env python3
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A SIMULATED NVIDIA device plugin + GPU feature discovery for the lab. Test-only.
 
 The lab's GPU nodes are kwok nodes: no kubelet, no GPU, no container runs there, so the
@@ -29,11 +28,11 @@ It is written from the plugin's documented behaviour and its config API, indepen
 plugins/module_utils/device_plugin_config.py (which the role validates with), so the lab
 checks one against the other rather than a module against itself.
 
-    device_plugin_sim.py sync      one pass, then exit (prints what it changed)
-    device_plugin_sim.py run       pass every --interval seconds in the foreground
-    device_plugin_sim.py start     run in the background: pid file and log under $FGPU_LAB_DIR
-    device_plugin_sim.py stop      stop the background one
-    device_plugin_sim.py status    say whether it runs
+    python tests/lab/device_plugin_sim.py sync     one pass, then exit (prints what it changed)
+    python tests/lab/device_plugin_sim.py run      a pass every --interval seconds, in the foreground
+    python tests/lab/device_plugin_sim.py start    run in the background: pid file and log in $FGPU_LAB_DIR
+    python tests/lab/device_plugin_sim.py stop     stop the background one
+    python tests/lab/device_plugin_sim.py status   say whether it runs
 
 The background loop exits by itself when the lab's apiserver has been gone for a minute.
 """
@@ -54,7 +53,8 @@ import urllib.request
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lab  # noqa: E402  (the lab's paths, certificates and process conventions)
+# The lab's paths, certificates and process conventions.
+import lab  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = "device-plugin-sim"
 CONFIG_LABEL = "nvidia.com/device-plugin.config"

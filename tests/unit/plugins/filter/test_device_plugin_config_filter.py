@@ -1,11 +1,13 @@
 # -*- coding: utf-8 -*-
-"""Unit tests of plugins/filter/device_plugin_config.py (a thin layer over module_utils)."""
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of the device plugin filters (a thin layer over module_utils/device_plugin_config)."""
 
 import sys
 from pathlib import Path
 
 try:
-    from ansible_collections.fractional.gpu.plugins.filter.device_plugin_config import FilterModule
+    from ansible_collections.fractional.gpu.plugins.filter import device_plugin_node_problems  # noqa: F401
 except ImportError:
     # Plain pytest in a clone that does not sit at ansible_collections/fractional/gpu:
     # expose the clone under that name through a symlink in the ignored tests/output/.
@@ -17,12 +19,20 @@ except ImportError:
     except FileExistsError:
         pass
     sys.path.insert(0, str(_namespace.parent.parent))
-    from ansible_collections.fractional.gpu.plugins.filter.device_plugin_config import FilterModule
 
-FILTERS = FilterModule().filters()
+from ansible_collections.fractional.gpu.plugins.filter import (  # noqa: E402
+    device_plugin_node_problems,
+    device_plugin_plan,
+    device_plugin_problems,
+)
+
+FILTERS = {}
+for _module in (device_plugin_problems, device_plugin_plan, device_plugin_node_problems):
+    FILTERS.update(_module.FilterModule().filters())
 POOLS = [{"name": "l40s", "resources": [{"name": "nvidia.com/gpu", "replicas": 4}]}]
-NODE = {"metadata": {"name": "n", "labels": {"fractional.gpu/pool": "l40s", "nvidia.com/gpu.count": "1",
-                                              "nvidia.com/gpu.product": "NVIDIA-L40S"}},
+NODE = {"metadata": {"name": "n",
+                     "labels": {"fractional.gpu/pool": "l40s", "nvidia.com/gpu.count": "1",
+                                "nvidia.com/gpu.product": "NVIDIA-L40S"}},
         "status": {"allocatable": {"nvidia.com/gpu": "1"}}}
 
 

@@ -1,4 +1,6 @@
 # -*- coding: utf-8 -*-
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of plugins/module_utils/device_plugin_config.py: the device plugin's rules."""
 
 import sys
@@ -267,6 +269,18 @@ def test_unshared_nodes():
     assert any("still -SHARED" in p for p in problems)
     assert any("replicas is 4" in p for p in problems)
     assert dpc.node_problems({"metadata": {"name": "cpu"}}) == ["cpu: no nvidia.com/gpu.count label (is GPU feature discovery running?)"]
+
+
+def test_an_unshared_mig_node_is_not_held_to_its_physical_gpu_count():
+    single = node("h100", count=8, product="NVIDIA-H100-80GB-HBM3-MIG-1g.10gb", allocatable={"nvidia.com/gpu": "56"})
+    mixed = node("a100", count=4, allocatable={"nvidia.com/gpu": "0", "nvidia.com/mig-1g.5gb": "28"},
+                 labels={"nvidia.com/mig-1g.5gb.count": "28"})
+    configured = node("a30", count=2, allocatable={"nvidia.com/gpu": "4"}, labels={"nvidia.com/mig.config": "a30-halves"})
+    for unshared in (single, mixed, configured):
+        assert dpc.node_problems(unshared, pool(sharing=False)) == [], unshared
+    shared_mig = dict(single, metadata=dict(single["metadata"], labels=dict(single["metadata"]["labels"])))
+    shared_mig["metadata"]["labels"]["nvidia.com/gpu.replicas"] = "2"
+    assert any("replicas is 2" in p for p in dpc.node_problems(shared_mig, pool(sharing=False)))
 
 
 def test_mig_resources_absent_from_a_node_are_skipped():
