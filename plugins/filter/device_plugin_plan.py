@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filter plugin fractional.gpu.device_plugin_plan."""
+
+from __future__ import absolute_import, division, print_function
+
+from ansible_collections.fractional.gpu.plugins.module_utils import device_plugin_config as dpc
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: device_plugin_plan
+author: fractional.gpu developers
+version_added: 0.1.0
+short_description: Device plugin ConfigMap data and node label changes for GPU sharing pools
+description:
+- Given valid pools (see P(fractional.gpu.device_plugin_problems#filter)) and the cluster's nodes, selects
+  each pool's nodes (by name, or by the pool label) and plans the C(nvidia.com/device-plugin.config) label
+  changes and the ConfigMap data (one key per sharing pool plus a default key without sharing).
+positional: _input, nodes, pool_label, default_key, default_mig_strategy
+options:
+  _input:
+    description: The pools.
+    type: list
+    elements: dict
+    required: true
+  nodes:
+    description: Node objects as the Kubernetes API returns them.
+    type: list
+    elements: dict
+    required: true
+  pool_label:
+    description: Node label whose value names the node's pool.
+    type: str
+    required: true
+  default_key:
+    description: ConfigMap key for nodes outside every sharing pool.
+    type: str
+    required: true
+  default_mig_strategy:
+    description: C(flags.migStrategy) of the default config.
+    type: str
+    default: none
+"""
+
+EXAMPLES = r"""
+- name: Plan
+  ansible.builtin.set_fact:
+    plan: "{{ pools | fractional.gpu.device_plugin_plan(nodes.resources, 'fractional.gpu/pool', 'default') }}"
+"""
+
+RETURN = r"""
+_value:
+  description:
+  - C(problems) (pools selecting no node, unknown nodes, nodes in two pools), C(assignments) (node to
+    config key, or null when its pool does not share), C(changes) (list of node and label value, null
+    to remove), C(sharing) (whether any pool shares), C(pools) (pool to nodes) and C(data) (ConfigMap
+    data).
+  type: dict
+"""
+
+
+def device_plugin_plan(pools, nodes, pool_label, default_key, default_mig_strategy="none"):
+    """Node assignments, label changes and the ConfigMap data for ``pools``."""
+    result = dpc.plan(pools, nodes, pool_label)
+    result["data"] = dpc.configmap_data(pools, default_key, default_mig_strategy)
+    return result
+
+
+class FilterModule(object):
+    """fractional.gpu.device_plugin_plan"""
+
+    def filters(self):
+        return {"device_plugin_plan": device_plugin_plan}

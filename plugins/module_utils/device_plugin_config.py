@@ -1,0 +1,471 @@
+# -*- coding: utf-8 -*-
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The NVIDIA device plugin's sharing configuration: validate, render, plan and check.
+
+The role ``fractional.gpu.time_slicing`` describes GPU sharing per node pool. This module
+turns that description into the device plugin's own config files (one ConfigMap key per
+pool), refuses a description the plugin would reject or silently ignore, plans the node
+labels, and says whether a node advertises what the config promises.
+
+The rules are the plugin's (github.com/NVIDIA/k8s-device-plugin, api/config/v1 and the
+GPU feature discovery labeler internal/lm/resource.go, read at v0.17-v0.20):
+
+- ``version: v1``; ``sharing.timeSlicing`` or ``sharing.mps``, each with
+  ``renameByDefault``, ``failRequestsGreaterThanOne`` and a non-empty ``resources`` list of
+  ``{name, replicas}``; ``replicas`` must be >= 2 ("number of replicas must be >= 2").
+- Resource names are ``nvidia.com/gpu`` or, with ``migStrategy: mixed``, one MIG profile
+  each, ``nvidia.com/mig-<profile>`` (a ``+`` attribute is advertised as ``.``:
+  ``1g.10gb+me`` -> ``nvidia.com/mig-1g.10gb.me``).
+- MPS: ``--mig-strategy=mixed is not supported with MPS``, and MPS does not share MIG
+  devices.
+- Silently ignored by the plugin (it logs a warning, or its YAML decoder drops the key):
+  a ``rename`` other than ``<name>.shared`` with ``renameByDefault: true``, ``devices``
+  other than ``all``, ``renameByDefault`` (or any other sharing option) placed under
+  ``flags`` (k8s-device-plugin#1433), unknown flags. All of these are errors here.
+- Advertised: ``<name>`` (or ``<name>.shared`` when renamed) = devices x replicas; GFD
+  labels ``<name>.replicas``, ``<name>.sharing-strategy`` (``time-slicing`` / ``mps`` /
+  ``none``) and ``<name>.product`` with a ``-SHARED`` suffix when shared and NOT renamed.
+
+Every function is pure (no I/O) and stdlib only, so the filters in
+``plugins/filter/device_plugin_config.py`` and the unit tests call it directly.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import re
+
+from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import GPU_MODELS
+
+__metaclass__ = type
+
+# Node label the device plugin's config manager reads to pick a ConfigMap key.
+CONFIG_LABEL = "nvidia.com/device-plugin.config"
+FULL_GPU = "nvidia.com/gpu"
+MIG_PREFIX = "nvidia.com/mig-"
+SHARED_SUFFIX = ".shared"
+PRODUCT_SHARED_SUFFIX = "-SHARED"
+STRATEGIES = {"timeSlicing": "time-slicing", "mps": "mps"}  # config key -> GFD label value
+MIG_STRATEGIES = ("none", "single", "mixed")
+MAX_RESOURCE_NAME_LENGTH = 63  # k8s-device-plugin api/config/v1 consts.go
+
+# Flags the plugin's config file accepts (api/config/v1/flags.go, v0.17-v0.20), by section.
+KNOWN_FLAGS = {
+    None: ("migStrategy", "failOnInitError", "nvidiaDriverRoot", "nvidiaDevRoot", "gdsEnabled",
+           "mofedEnabled", "useNodeFeatureAPI", "deviceDiscoveryStrategy", "mpsRoot",
+           "plugin", "gfd"),
+    "plugin": ("passDeviceSpecs", "deviceListStrategy", "deviceIDStrategy",
+               "cdiAnnotationPrefix", "nvidiaCTKPath", "containerDriverRoot"),
+    "gfd": ("oneshot", "noTimestamp", "sleepInterval", "outputFile", "machineTypeFile"),
+}
+# Options that belong to sharing.timeSlicing / sharing.mps; under flags the plugin drops them.
+SHARING_OPTIONS = ("renameByDefault", "failRequestsGreaterThanOne", "resources", "replicas",
+                   "rename", "devices", "timeSlicing", "mps", "sharing")
+POOL_KEYS = ("name", "config_key", "nodes", "sharing", "strategy", "mig_strategy",
+             "rename_by_default", "fail_requests_greater_than_one", "resources", "flags")
+RESOURCE_KEYS = ("name", "replicas", "rename", "devices")
+
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def mig_resource_names():
+    """Every ``nvidia.com/mig-<profile>`` name the collection's GPU models can advertise."""
+    names = set()
+    for model in GPU_MODELS.values():
+        for profile in model.profiles:
+            names.add(MIG_PREFIX + profile.name.replace("+", "."))
+    return names
+
+
+def pool_defaults(pool):
+    """A pool with every optional key filled in as the role's argument spec defaults it."""
+    result = {
+        "config_key": pool.get("name"),
+        "nodes": [],
+        "sharing": True,
+        "strategy": "timeSlicing",
+        "mig_strategy": "none",
+        "rename_by_default": False,
+        "fail_requests_greater_than_one": None,
+        "resources": [],
+        "flags": {},
+    }
+    result.update(dict((k, v) for k, v in pool.items() if v is not None))
+    if not result.get("config_key"):
+        result["config_key"] = pool.get("name")
+    return result
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_flags(where, flags, mig_strategy, problems):
+    if not isinstance(flags, dict):
+        problems.append("%s: flags must be a mapping, got %r" % (where, flags))
+        return
+    for key, value in flags.items():
+        if key in SHARING_OPTIONS:
+            problems.append(
+                "%s: flags.%s is silently ignored by the device plugin: sharing options belong "
+                "under sharing (k8s-device-plugin#1433); set the pool's %s instead"
+                % (where, key, {"renameByDefault": "rename_by_default",
+                                "failRequestsGreaterThanOne": "fail_requests_greater_than_one"}
+                   .get(key, "resources / strategy")))
+        elif key not in KNOWN_FLAGS[None]:
+            problems.append("%s: flags.%s is not a device plugin flag (the plugin ignores "
+                            "unknown keys); known: %s" % (where, key, ", ".join(KNOWN_FLAGS[None])))
+        elif key == "migStrategy":
+            problems.append("%s: set the MIG strategy with the pool's mig_strategy (%s), not "
+                            "flags.migStrategy (%r)" % (where, mig_strategy, value))
+        elif key in ("plugin", "gfd"):
+            if not isinstance(value, dict):
+                problems.append("%s: flags.%s must be a mapping" % (where, key))
+                continue
+            for sub in value:
+                if sub not in KNOWN_FLAGS[key]:
+                    problems.append("%s: flags.%s.%s is not a device plugin flag; known: %s"
+                                    % (where, key, sub, ", ".join(KNOWN_FLAGS[key])))
+
+
+def _check_resource(where, index, resource, pool, mig_names, problems):
+    rwhere = "%s: resources[%d]" % (where, index)
+    if not isinstance(resource, dict):
+        problems.append("%s must be a mapping with name and replicas, got %r" % (rwhere, resource))
+        return None
+    for key in resource:
+        if key not in RESOURCE_KEYS:
+            problems.append("%s: unknown option %r (known: %s)" % (rwhere, key, ", ".join(RESOURCE_KEYS)))
+    name = resource.get("name")
+    if not isinstance(name, str) or not name:
+        problems.append("%s: name is required (nvidia.com/gpu or nvidia.com/mig-<profile>)" % rwhere)
+        return None
+    rwhere = "%s (%s)" % (rwhere, name)
+    suffix = name.split("/", 1)[1] if "/" in name else ""
+    if len(name) > MAX_RESOURCE_NAME_LENGTH or not name.startswith("nvidia.com/") \
+            or not _DNS_SUBDOMAIN.match(suffix):
+        hint = " ('+' attributes are advertised as '.', e.g. nvidia.com/mig-1g.10gb.me)" if "+" in name else ""
+        problems.append("%s: not a valid device plugin resource name%s" % (rwhere, hint))
+    elif name != FULL_GPU and name not in mig_names:
+        problems.append("%s: unknown resource; the device plugin advertises nvidia.com/gpu and, "
+                        "with mig_strategy mixed, nvidia.com/mig-<profile> (e.g. "
+                        "nvidia.com/mig-1g.10gb)" % rwhere)
+    elif name.startswith(MIG_PREFIX):
+        if pool["strategy"] == "mps":
+            problems.append("%s: MPS does not share MIG devices; use strategy timeSlicing or "
+                            "nvidia.com/gpu" % rwhere)
+        elif pool["mig_strategy"] != "mixed":
+            problems.append("%s: MIG resources are advertised only with mig_strategy mixed "
+                            "(this pool has %s)" % (rwhere, pool["mig_strategy"]))
+    replicas = resource.get("replicas")
+    if not _is_int(replicas):
+        problems.append("%s: replicas must be an integer >= 2, got %r" % (rwhere, replicas))
+    elif replicas < 2:
+        problems.append("%s: replicas is %d; the device plugin requires >= 2 (turn sharing off "
+                        "with sharing: false instead)" % (rwhere, replicas))
+    rename = resource.get("rename")
+    if rename not in (None, ""):
+        if not (pool["rename_by_default"] and rename == name + SHARED_SUFFIX):
+            problems.append("%s: rename %r is ignored by the device plugin (it only supports "
+                            "renameByDefault, which advertises %s%s); set rename_by_default: "
+                            "true and drop rename" % (rwhere, rename, name, SHARED_SUFFIX))
+    devices = resource.get("devices")
+    if devices not in (None, "all"):
+        problems.append("%s: devices %r is ignored by the device plugin (every device of the "
+                        "resource is shared); drop devices or set it to all" % (rwhere, devices))
+    return name
+
+
+def config_problems(pools, default_key=""):
+    """Everything the device plugin would reject or silently ignore in ``pools``.
+
+    Returns a list of human-readable problems, empty when the pools are valid. Pools whose
+    ``sharing`` is false are checked only for their name, key and nodes.
+    """
+    problems = []
+    if not isinstance(pools, list):
+        return ["pools must be a list of mappings, got %r" % (pools,)]
+    mig_names = mig_resource_names()
+    names, keys = {}, {}
+    for index, raw in enumerate(pools):
+        if not isinstance(raw, dict) or not raw.get("name"):
+            problems.append("pools[%d]: a mapping with at least a name is required, got %r" % (index, raw))
+            continue
+        pool = pool_defaults(raw)
+        where = "pool %s" % pool["name"]
+        for key in raw:
+            if key not in POOL_KEYS:
+                problems.append("%s: unknown option %r (known: %s)" % (where, key, ", ".join(POOL_KEYS)))
+        duplicate = pool["name"] in names
+        if duplicate:
+            problems.append("%s: defined twice (pools[%d] and pools[%d])" % (where, names[pool["name"]], index))
+        names[pool["name"]] = index
+        key = str(pool["config_key"])
+        if not _LABEL_VALUE.match(key):
+            problems.append("%s: config_key %r must be a valid label value (at most 63 of "
+                            "A-Z a-z 0-9 - _ . starting and ending alphanumeric)" % (where, key))
+        if key in keys and not duplicate:
+            problems.append("%s: config_key %r is also used by pool %s" % (where, key, keys[key]))
+        keys[key] = pool["name"]
+        if default_key and key == default_key:
+            problems.append("%s: config_key %r is reserved for the nodes outside every sharing "
+                            "pool (time_slicing_default_key)" % (where, key))
+        if not isinstance(pool["nodes"], list) or not all(isinstance(n, str) and n for n in pool["nodes"]):
+            problems.append("%s: nodes must be a list of node names" % where)
+        if not isinstance(pool["sharing"], bool):
+            problems.append("%s: sharing must be true or false, got %r" % (where, pool["sharing"]))
+            continue
+        if not pool["sharing"]:
+            continue
+        if pool["strategy"] not in STRATEGIES:
+            problems.append("%s: strategy %r is not one of %s (and the plugin takes only one of "
+                            "sharing.timeSlicing / sharing.mps)" % (where, pool["strategy"], ", ".join(STRATEGIES)))
+            continue
+        if pool["mig_strategy"] not in MIG_STRATEGIES:
+            problems.append("%s: mig_strategy %r is not one of %s" % (where, pool["mig_strategy"], ", ".join(MIG_STRATEGIES)))
+        elif pool["strategy"] == "mps" and pool["mig_strategy"] == "mixed":
+            problems.append("%s: the device plugin refuses MPS with mig_strategy mixed "
+                            "(\"--mig-strategy=mixed is not supported with MPS\")" % where)
+        for option in ("rename_by_default",):
+            if not isinstance(pool[option], bool):
+                problems.append("%s: %s must be true or false, got %r" % (where, option, pool[option]))
+        if pool["fail_requests_greater_than_one"] not in (None, True, False):
+            problems.append("%s: fail_requests_greater_than_one must be true or false, got %r"
+                            % (where, pool["fail_requests_greater_than_one"]))
+        _check_flags(where, pool["flags"], pool["mig_strategy"], problems)
+        resources = pool["resources"]
+        if not isinstance(resources, list) or not resources:
+            problems.append("%s: resources is empty; the device plugin requires at least one "
+                            "resource to share (\"no resources specified\")" % where)
+            continue
+        seen = set()
+        for rindex, resource in enumerate(resources):
+            name = _check_resource(where, rindex, resource, pool, mig_names, problems)
+            if name in seen:
+                problems.append("%s: resource %s is listed twice" % (where, name))
+            seen.add(name)
+    return problems
+
+
+def render_config(pool):
+    """The device plugin config (a dict, in the plugin's own key order) for one sharing pool."""
+    pool = pool_defaults(pool)
+    options = {"renameByDefault": bool(pool["rename_by_default"])}
+    fail = pool["fail_requests_greater_than_one"]
+    if fail is None and pool["strategy"] == "timeSlicing":
+        fail = False
+    if fail is not None:  # MPS left unset: the plugin's own default (true)
+        options["failRequestsGreaterThanOne"] = bool(fail)
+    options["resources"] = [{"name": r["name"], "replicas": int(r["replicas"])} for r in pool["resources"]]
+    flags = {"migStrategy": pool["mig_strategy"]}
+    flags.update(pool["flags"] or {})
+    return {"version": "v1", "flags": flags, "sharing": {pool["strategy"]: options}}
+
+
+def default_config(mig_strategy="none"):
+    """The config for nodes outside every sharing pool: the plugin's defaults, no sharing."""
+    return {"version": "v1", "flags": {"migStrategy": mig_strategy}}
+
+
+def _scalar(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if _is_int(value) or isinstance(value, float):
+        return str(value)
+    text = str(value)
+    if re.match(r"^[A-Za-z][-A-Za-z0-9_./]*$", text) and text.lower() not in (
+            "true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"):
+        return text
+    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def to_yaml(value, indent=0):
+    """Block-style YAML for the plain dict / list / scalar trees this module renders.
+
+    Deterministic (keys in insertion order), so a re-run writes byte-identical ConfigMap data.
+    """
+    pad = " " * indent
+    lines = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                lines.append("%s%s:" % (pad, key))
+                lines.append(to_yaml(item, indent + 2).rstrip("\n"))
+            else:
+                lines.append("%s%s: %s" % (pad, key, _scalar(item) if not isinstance(item, (dict, list))
+                                           else ("{}" if isinstance(item, dict) else "[]")))
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and item:
+                body = to_yaml(item, indent + 2).rstrip("\n").split("\n")
+                lines.append("%s- %s" % (pad, body[0].lstrip()))
+                lines.extend(body[1:])
+            else:
+                lines.append("%s- %s" % (pad, _scalar(item)))
+    else:
+        lines.append(pad + _scalar(value))
+    return "\n".join(lines) + "\n"
+
+
+def configmap_data(pools, default_key, default_mig_strategy="none"):
+    """ConfigMap data: one key per sharing pool plus ``default_key`` (no sharing)."""
+    data = {default_key: to_yaml(default_config(default_mig_strategy))}
+    for raw in pools:
+        pool = pool_defaults(raw)
+        if pool["sharing"]:
+            data[str(pool["config_key"])] = to_yaml(render_config(pool))
+    return data
+
+
+def _labels(node):
+    return (node.get("metadata") or {}).get("labels") or {}
+
+
+def _name(node):
+    return (node.get("metadata") or {}).get("name")
+
+
+def plan(pools, nodes, pool_label):
+    """Which node gets which config key, and which label changes that takes.
+
+    ``nodes`` are Node objects as the API returns them. A pool selects its ``nodes`` by
+    name, or else every node whose ``pool_label`` equals the pool's name. Returns a dict:
+
+    - ``problems``: a pool that shares but selects no node, an unknown node name, a node
+      selected by two pools;
+    - ``assignments``: {node: config key, or None for a pool that does not share};
+    - ``changes``: [{node, value}] where the node's ``nvidia.com/device-plugin.config``
+      label must change (value None: remove it), including nodes that still carry the key
+      of a listed pool they no longer belong to;
+    - ``sharing``: whether any pool shares; ``pools``: {pool name: [node, ...]}.
+    """
+    by_name = dict((_name(n), n) for n in nodes)
+    problems, assignments, members = [], {}, {}
+    owner = {}
+    for raw in pools:
+        pool = pool_defaults(raw)
+        if pool["nodes"]:
+            selected = []
+            for node_name in pool["nodes"]:
+                if node_name in by_name:
+                    selected.append(node_name)
+                else:
+                    problems.append("pool %s: node %s does not exist" % (pool["name"], node_name))
+        else:
+            selected = sorted(n for n, obj in by_name.items() if _labels(obj).get(pool_label) == pool["name"])
+            if not selected and pool["sharing"]:
+                problems.append("pool %s: no node carries the label %s=%s (set the pool's nodes "
+                                "or label the nodes)" % (pool["name"], pool_label, pool["name"]))
+        members[pool["name"]] = selected
+        for node_name in selected:
+            if node_name in owner:
+                problems.append("node %s is selected by pools %s and %s" % (node_name, owner[node_name], pool["name"]))
+                continue
+            owner[node_name] = pool["name"]
+            assignments[node_name] = str(pool["config_key"]) if pool["sharing"] else None
+    managed_keys = set(str(pool_defaults(p)["config_key"]) for p in pools)
+    changes = []
+    for node_name in sorted(by_name):
+        current = _labels(by_name[node_name]).get(CONFIG_LABEL)
+        if node_name in assignments:
+            wanted = assignments[node_name]
+        elif current in managed_keys:
+            wanted = None  # left a listed pool: its key must go
+        else:
+            continue
+        if current != wanted:
+            changes.append({"node": node_name, "value": wanted})
+    return {
+        "problems": problems,
+        "assignments": assignments,
+        "changes": changes,
+        "sharing": any(pool_defaults(p)["sharing"] for p in pools),
+        "pools": members,
+    }
+
+
+def _quantity(value):
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _mig_in_use(labels):
+    """Whether GFD's labels say the node's GPUs are partitioned: then nvidia.com/gpu counts MIG
+    devices (single strategy) or nothing (mixed), not the physical GPUs."""
+    return ("-MIG-" in labels.get(FULL_GPU + ".product", "")
+            or any(k.startswith(MIG_PREFIX) and k.endswith(".count") for k in labels)
+            or labels.get("nvidia.com/mig.config", "all-disabled") not in ("", "all-disabled"))
+
+
+def node_problems(node, pool=None):
+    """How ``node`` differs from what the device plugin and GFD advertise for ``pool``.
+
+    ``pool`` None (or not sharing): the node must advertise its GPUs unshared, and, unless
+    MIG partitions them, exactly its physical GPUs. Resources the node has no devices of
+    (no ``<name>.count`` label, e.g. a MIG profile not configured there) are not checked.
+    Returns a list of problems, empty when it matches.
+    """
+    name = _name(node)
+    labels = _labels(node)
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    problems = []
+    pool = pool_defaults(pool) if pool else None
+    if pool is None or not pool["sharing"]:
+        count = _quantity(labels.get(FULL_GPU + ".count"))
+        if count is None:
+            return ["%s: no %s.count label (is GPU feature discovery running?)" % (name, FULL_GPU)]
+        got = _quantity(allocatable.get(FULL_GPU, 0))
+        if got != count and not _mig_in_use(labels):
+            problems.append("%s: allocatable %s is %s, expected %d (no sharing)" % (name, FULL_GPU, got, count))
+        if _quantity(allocatable.get(FULL_GPU + SHARED_SUFFIX, 0)):
+            problems.append("%s: still advertises %s%s" % (name, FULL_GPU, SHARED_SUFFIX))
+        product = labels.get(FULL_GPU + ".product", "")
+        if product.endswith(PRODUCT_SHARED_SUFFIX):
+            problems.append("%s: %s.product is %s (still -SHARED)" % (name, FULL_GPU, product))
+        if labels.get(FULL_GPU + ".replicas", "1") not in ("0", "1"):
+            problems.append("%s: %s.replicas is %s, expected 1" % (name, FULL_GPU, labels[FULL_GPU + ".replicas"]))
+        return problems
+    renamed = bool(pool["rename_by_default"])
+    strategy = STRATEGIES[pool["strategy"]]
+    for resource in pool["resources"]:
+        rname = resource["name"]
+        count = _quantity(labels.get(rname + ".count"))
+        if count is None:
+            if rname == FULL_GPU:
+                problems.append("%s: no %s.count label (is GPU feature discovery running?)" % (name, rname))
+            continue
+        replicas = int(resource["replicas"])
+        advertised = rname + SHARED_SUFFIX if renamed else rname
+        got = _quantity(allocatable.get(advertised, 0))
+        if got != count * replicas:
+            problems.append("%s: allocatable %s is %s, expected %d (%d x %d replicas)"
+                            % (name, advertised, got, count * replicas, count, replicas))
+        if renamed and _quantity(allocatable.get(rname, 0)):
+            problems.append("%s: still advertises %s next to %s" % (name, rname, advertised))
+        if labels.get(rname + ".replicas") != str(replicas):
+            problems.append("%s: %s.replicas is %s, expected %d" % (name, rname, labels.get(rname + ".replicas"), replicas))
+        if labels.get(rname + ".sharing-strategy") != strategy:
+            problems.append("%s: %s.sharing-strategy is %s, expected %s"
+                            % (name, rname, labels.get(rname + ".sharing-strategy"), strategy))
+        product = labels.get(rname + ".product", "")
+        if renamed and product.endswith(PRODUCT_SHARED_SUFFIX):
+            problems.append("%s: %s.product is %s; a renamed resource keeps the plain product name" % (name, rname, product))
+        if not renamed and not product.endswith(PRODUCT_SHARED_SUFFIX):
+            problems.append("%s: %s.product is %r, expected the -SHARED suffix" % (name, rname, product))
+    return problems
+
+
+def nodes_problems(nodes, pools, assignments):
+    """``node_problems`` for every node in ``assignments`` ({node: config key or None})."""
+    by_key = dict((str(pool_defaults(p)["config_key"]), p) for p in pools)
+    problems = []
+    for node in nodes:
+        node_name = _name(node)
+        if node_name not in assignments:
+            continue
+        key = assignments[node_name]
+        problems.extend(node_problems(node, by_key.get(key) if key else None))
+    return problems

@@ -1,0 +1,295 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A SIMULATED NVIDIA device plugin + GPU feature discovery for the lab. Test-only.
+
+The lab's GPU nodes are kwok nodes: no kubelet, no GPU, no container runs there, so the
+real NVIDIA k8s-device-plugin and GPU feature discovery (GFD) that the GPU Operator
+deploys cannot run. This controller stands in for them, and only for what the
+time-slicing role observes: it reads the sharing config the way the plugin does and
+writes the node's capacity / allocatable and GFD labels the way the plugin and GFD
+document them. It proves nothing about the real plugin; it lets the tests prove the
+collection's side (ConfigMap, ClusterPolicy reference, node labels, validation).
+
+What it does, per GPU node (a node with an ``nvidia.com/gpu.count`` label), each pass:
+  1. ClusterPolicy ``cluster-policy`` ``spec.devicePlugin.config`` gives the ConfigMap
+     (in the operator's namespace, --namespace) and its default key;
+  2. the node's key is its ``nvidia.com/device-plugin.config`` label, else the default;
+     a key the ConfigMap lacks, or a config the plugin would refuse: the node is left as
+     it is (the plugin's config manager keeps the previous config); no ClusterPolicy or
+     no config reference: the plugin's built-in defaults, no sharing;
+  3. for ``nvidia.com/gpu`` and each ``nvidia.com/mig-<profile>`` the node has devices of
+     (``<name>.count`` label): shared with N replicas -> allocatable and capacity
+     ``<name>`` = devices x N, or ``<name>.shared`` with ``renameByDefault: true`` (the one
+     rename the plugin applies; ``<name>`` then drops to 0 as the kubelet keeps it);
+     labels ``<name>.replicas`` = N, ``<name>.sharing-strategy`` = time-slicing | mps,
+     ``<name>.product`` + ``-SHARED`` when not renamed. Unshared: devices, 1, none, plain.
+
+It is written from the plugin's documented behaviour and its config API, independently of
+plugins/module_utils/device_plugin_config.py (which the role validates with), so the lab
+checks one against the other rather than a module against itself.
+
+    python tests/lab/device_plugin_sim.py sync     one pass, then exit (prints what it changed)
+    python tests/lab/device_plugin_sim.py run      a pass every --interval seconds, in the foreground
+    python tests/lab/device_plugin_sim.py start    run in the background: pid file and log in $FGPU_LAB_DIR
+    python tests/lab/device_plugin_sim.py stop     stop the background one
+    python tests/lab/device_plugin_sim.py status   say whether it runs
+
+The background loop exits by itself when the lab's apiserver has been gone for a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The lab's paths, certificates and process conventions.
+import lab  # noqa: E402  pylint: disable=wrong-import-position
+
+NAME = "device-plugin-sim"
+CONFIG_LABEL = "nvidia.com/device-plugin.config"
+GPU = "nvidia.com/gpu"
+MIG_PREFIX = "nvidia.com/mig-"
+SHARED = ".shared"
+GONE_AFTER_S = 60
+
+
+def log(msg: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {NAME}: {msg}", file=sys.stderr, flush=True)
+
+
+class Api:
+    """Just enough of the Kubernetes API, over the lab's admin client certificate."""
+
+    def __init__(self) -> None:
+        self.ctx = ssl.create_default_context(cafile=str(lab.pki("ca.crt")))
+        self.ctx.load_cert_chain(str(lab.pki("admin.crt")), str(lab.pki("admin.key")))
+        # The lab's kubeconfig names its apiserver (its port is per lab: FGPU_LAB_APISERVER_PORT).
+        config = yaml.safe_load(lab.kubeconfig_path().read_text())
+        self.base = config["clusters"][0]["cluster"]["server"]
+
+    def call(self, method: str, path: str, body: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if body is not None:
+            req.add_header("Content-Type", "application/merge-patch+json")
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=10) as resp:
+                return json.loads(resp.read().decode())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise RuntimeError(f"{method} {path}: HTTP {exc.code} {exc.read().decode(errors='replace')[:300]}")
+
+
+def load_config(text: str) -> dict:
+    """The sharing part of a device plugin config, as the plugin reads it; ValueError if it
+    would refuse the file (its parse errors keep the node on its previous config)."""
+    config = yaml.safe_load(text) or {}
+    if config.get("version", "v1") != "v1":
+        raise ValueError(f"unknown version: {config.get('version')}")
+    sharing = config.get("sharing") or {}
+    # The plugin: MPS when sharing.mps is set, else timeSlicing.
+    kind = "mps" if sharing.get("mps") is not None else "timeSlicing"
+    options = sharing.get(kind)
+    if options is None:
+        return {"strategy": "none", "rename": False, "resources": {}}
+    resources = options.get("resources")
+    if not resources:
+        raise ValueError("no resources specified")
+    replicas = {}
+    for resource in resources:
+        if int(resource.get("replicas", 0)) < 2:
+            raise ValueError("number of replicas must be >= 2")
+        name = resource["name"]
+        replicas[name if "/" in name else "nvidia.com/" + name] = int(resource["replicas"])
+    # Only renameByDefault renames (a per-resource rename is ignored with a warning).
+    return {"strategy": "mps" if kind == "mps" else "time-slicing",
+            "rename": bool(options.get("renameByDefault", False)), "resources": replicas}
+
+
+NO_SHARING = {"strategy": "none", "rename": False, "resources": {}}
+
+
+def node_target(node: dict, config: dict) -> tuple[dict, dict]:
+    """(label changes, resource quantities) the plugin and GFD would publish for the node."""
+    labels = node["metadata"].get("labels", {})
+    names = [GPU] + sorted(k[: -len(".count")] for k in labels
+                           if k.startswith(MIG_PREFIX) and k.endswith(".count"))
+    want_labels, want_resources = {}, {}
+    for name in names:
+        count = int(labels.get(name + ".count", "0"))
+        replicas = config["resources"].get(name, 1)
+        shared = replicas > 1
+        renamed = shared and config["rename"]
+        product = labels.get(name + ".product")
+        if product is not None:
+            base = product[: -len("-SHARED")] if product.endswith("-SHARED") else product
+            want_labels[name + ".product"] = base + ("-SHARED" if shared and not renamed else "")
+        want_labels[name + ".replicas"] = str(replicas)
+        want_labels[name + ".sharing-strategy"] = config["strategy"] if shared else "none"
+        if renamed:
+            want_resources[name] = "0"
+            want_resources[name + SHARED] = str(count * replicas)
+        else:
+            want_resources[name] = str(count * replicas)
+            want_resources[name + SHARED] = None
+    return want_labels, want_resources
+
+
+def sync(api: Api, namespace: str) -> list[str]:
+    """One pass over every GPU node; returns what changed."""
+    policy = api.call("GET", "/apis/nvidia.com/v1/clusterpolicies/cluster-policy")
+    ref = ((policy or {}).get("spec", {}).get("devicePlugin") or {}).get("config") or {}
+    data = None
+    if ref.get("name"):
+        cm = api.call("GET", f"/api/v1/namespaces/{namespace}/configmaps/{ref['name']}")
+        if cm is None:
+            log(f"ConfigMap {namespace}/{ref['name']} named by the ClusterPolicy does not exist; "
+                "nodes left as they are (the plugin would not start)")
+            return []
+        data = cm.get("data") or {}
+    changed = []
+    for node in api.call("GET", "/api/v1/nodes")["items"]:
+        name = node["metadata"]["name"]
+        labels = node["metadata"].get("labels", {})
+        if GPU + ".count" not in labels:
+            continue
+        if data is None:
+            config = NO_SHARING
+        else:
+            key = labels.get(CONFIG_LABEL) or ref.get("default") or ""
+            if not key:
+                config = NO_SHARING
+            elif key not in data:
+                log(f"{name}: config key {key!r} is not in the ConfigMap; node left as it is")
+                continue
+            else:
+                try:
+                    config = load_config(data[key])
+                except (ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+                    log(f"{name}: config {key!r} would be refused by the plugin ({exc}); node left as it is")
+                    continue
+        want_labels, want_resources = node_target(node, config)
+        label_patch = {k: v for k, v in want_labels.items() if labels.get(k) != v}
+        status = node.get("status", {})
+        res_patch = {}
+        for field in ("capacity", "allocatable"):
+            current = status.get(field, {})
+            diff = {k: v for k, v in want_resources.items()
+                    if current.get(k) != v and not (v is None and k not in current)}
+            if diff:
+                res_patch[field] = diff
+        if label_patch:
+            api.call("PATCH", f"/api/v1/nodes/{name}", {"metadata": {"labels": label_patch}})
+        if res_patch:
+            api.call("PATCH", f"/api/v1/nodes/{name}/status", {"status": res_patch})
+        if label_patch or res_patch:
+            alloc = res_patch.get("allocatable", {})
+            changed.append(f"{name}: {config['strategy']} "
+                           + ", ".join(f"{k}={v}" for k, v in sorted(alloc.items()) if v is not None)
+                           + (f" labels {sorted(label_patch)}" if label_patch else ""))
+    return changed
+
+
+def cmd_sync(args) -> int:
+    for line in sync(Api(), args.namespace):
+        print(line)
+    return 0
+
+
+def cmd_run(args) -> int:
+    api = Api()
+    last_ok = time.monotonic()
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    log(f"watching nodes and the device plugin config in namespace {args.namespace} "
+        f"every {args.interval}s")
+    while not stop:
+        try:
+            for line in sync(api, args.namespace):
+                log(line)
+            last_ok = time.monotonic()
+        except (OSError, RuntimeError) as exc:
+            if time.monotonic() - last_ok > GONE_AFTER_S:
+                log(f"the apiserver has been unreachable for {GONE_AFTER_S}s ({exc}); exiting")
+                return 1
+        time.sleep(args.interval)
+    log("stopped")
+    return 0
+
+
+def cmd_start(args) -> int:
+    pid = lab.running_pid(NAME)
+    if pid:
+        log(f"already running, pid {pid}")
+        return 0
+    if not lab.kubeconfig_path().exists():
+        log(f"no lab in {lab.LAB_DIR}; start it first (tests/scripts/test.sh lab-up)")
+        return 1
+    lab.log_file(NAME).parent.mkdir(parents=True, exist_ok=True)
+    lab.pid_file(NAME).parent.mkdir(parents=True, exist_ok=True)
+    with open(lab.log_file(NAME), "ab") as out:
+        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--namespace",
+                                 args.namespace, "--interval", str(args.interval), "run"],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    lab.pid_file(NAME).write_text(str(proc.pid))
+    time.sleep(0.5)
+    if proc.poll() is not None:
+        log(f"exited at start; see {lab.log_file(NAME)}:\n{lab.tail(lab.log_file(NAME))}")
+        return 1
+    log(f"started, pid {proc.pid}, log {lab.log_file(NAME)}")
+    return 0
+
+
+def cmd_stop(_args) -> int:
+    pid = lab.running_pid(NAME)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and lab.running_pid(NAME):
+            time.sleep(0.1)
+        if lab.running_pid(NAME):
+            os.kill(pid, signal.SIGKILL)
+        log(f"stopped pid {pid}")
+    lab.pid_file(NAME).unlink(missing_ok=True)
+    return 0
+
+
+def cmd_status(_args) -> int:
+    pid = lab.running_pid(NAME)
+    print(f"{NAME:26} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--namespace", default=os.environ.get("FGPU_OPERATOR_NAMESPACE", "gpu-operator"),
+                        help="the GPU Operator's namespace, where the ConfigMap lives")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between passes")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func in (("sync", cmd_sync), ("run", cmd_run), ("start", cmd_start),
+                       ("stop", cmd_stop), ("status", cmd_status)):
+        sub.add_parser(name).set_defaults(func=func)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (OSError, RuntimeError) as exc:
+        log(f"error: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

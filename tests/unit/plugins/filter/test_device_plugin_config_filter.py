@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of the device plugin filters (a thin layer over module_utils/device_plugin_config)."""
+
+import sys
+from pathlib import Path
+
+try:
+    from ansible_collections.fractional.gpu.plugins.filter import device_plugin_node_problems  # noqa: F401
+except ImportError:
+    # Plain pytest in a clone that does not sit at ansible_collections/fractional/gpu:
+    # expose the clone under that name through a symlink in the ignored tests/output/.
+    _root = Path(__file__).resolve().parents[4]
+    _namespace = _root / "tests" / "output" / ".collection-path" / "ansible_collections" / "fractional"
+    _namespace.mkdir(parents=True, exist_ok=True)
+    try:
+        (_namespace / "gpu").symlink_to(_root, target_is_directory=True)
+    except FileExistsError:
+        pass
+    sys.path.insert(0, str(_namespace.parent.parent))
+
+from ansible_collections.fractional.gpu.plugins.filter import (  # noqa: E402
+    device_plugin_node_problems,
+    device_plugin_plan,
+    device_plugin_problems,
+)
+
+FILTERS = {}
+for _module in (device_plugin_problems, device_plugin_plan, device_plugin_node_problems):
+    FILTERS.update(_module.FilterModule().filters())
+POOLS = [{"name": "l40s", "resources": [{"name": "nvidia.com/gpu", "replicas": 4}]}]
+NODE = {"metadata": {"name": "n",
+                     "labels": {"fractional.gpu/pool": "l40s", "nvidia.com/gpu.count": "1",
+                                "nvidia.com/gpu.product": "NVIDIA-L40S"}},
+        "status": {"allocatable": {"nvidia.com/gpu": "1"}}}
+
+
+def test_the_filters_are_registered():
+    assert set(FILTERS) == {"device_plugin_problems", "device_plugin_plan", "device_plugin_node_problems"}
+
+
+def test_problems():
+    assert FILTERS["device_plugin_problems"](POOLS, "default") == []
+    assert FILTERS["device_plugin_problems"]([{"name": "x", "resources": []}])
+
+
+def test_plan_carries_the_configmap_data():
+    plan = FILTERS["device_plugin_plan"](POOLS, [NODE], "fractional.gpu/pool", "default")
+    assert plan["changes"] == [{"node": "n", "value": "l40s"}]
+    assert set(plan["data"]) == {"default", "l40s"}
+    assert "replicas: 4" in plan["data"]["l40s"]
+
+
+def test_node_problems():
+    problems = FILTERS["device_plugin_node_problems"]([NODE], POOLS, {"n": "l40s"})
+    assert any("expected 4 (1 x 4 replicas)" in p for p in problems)
+    assert FILTERS["device_plugin_node_problems"]([NODE], POOLS, {"n": None}) == []

@@ -1,0 +1,308 @@
+# -*- coding: utf-8 -*-
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of plugins/module_utils/device_plugin_config.py: the device plugin's rules."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+try:
+    from ansible_collections.fractional.gpu.plugins.module_utils import device_plugin_config as dpc
+except ImportError:
+    # Plain pytest in a clone that does not sit at ansible_collections/fractional/gpu:
+    # expose the clone under that name through a symlink in the ignored tests/output/.
+    _root = Path(__file__).resolve().parents[4]
+    _namespace = _root / "tests" / "output" / ".collection-path" / "ansible_collections" / "fractional"
+    _namespace.mkdir(parents=True, exist_ok=True)
+    try:
+        (_namespace / "gpu").symlink_to(_root, target_is_directory=True)
+    except FileExistsError:
+        pass
+    sys.path.insert(0, str(_namespace.parent.parent))
+    from ansible_collections.fractional.gpu.plugins.module_utils import device_plugin_config as dpc
+
+POOL_LABEL = "fractional.gpu/pool"
+
+
+def pool(**kw):
+    base = {"name": "l40s", "resources": [{"name": "nvidia.com/gpu", "replicas": 4}]}
+    base.update(kw)
+    return base
+
+
+def node(name, pool_name=None, count=1, product="NVIDIA-L40S", allocatable=None, labels=None):
+    meta_labels = {"nvidia.com/gpu.count": str(count), "nvidia.com/gpu.product": product}
+    if pool_name:
+        meta_labels[POOL_LABEL] = pool_name
+    meta_labels.update(labels or {})
+    return {"metadata": {"name": name, "labels": meta_labels},
+            "status": {"allocatable": allocatable if allocatable is not None else {"nvidia.com/gpu": str(count)}}}
+
+
+# --- validation ---------------------------------------------------------------------------
+
+def test_a_valid_pool_has_no_problem():
+    assert dpc.config_problems([pool(), pool(name="a100", resources=[{"name": "nvidia.com/gpu", "replicas": 2}])]) == []
+
+
+@pytest.mark.parametrize("replicas", [1, 0, -3])
+def test_replicas_below_two_are_refused(replicas):
+    problems = dpc.config_problems([pool(resources=[{"name": "nvidia.com/gpu", "replicas": replicas}])])
+    assert len(problems) == 1 and "requires >= 2" in problems[0] and "pool l40s" in problems[0]
+
+
+@pytest.mark.parametrize("replicas", ["4", 2.5, True, None])
+def test_replicas_must_be_an_integer(replicas):
+    problems = dpc.config_problems([pool(resources=[{"name": "nvidia.com/gpu", "replicas": replicas}])])
+    assert any("replicas must be an integer" in p for p in problems)
+
+
+@pytest.mark.parametrize("resources", [[], None])
+def test_empty_resources_are_refused(resources):
+    problems = dpc.config_problems([pool(resources=resources)])
+    assert any("no resources specified" in p for p in problems)
+
+
+@pytest.mark.parametrize("name", ["nvidia.com/gpus", "amd.com/gpu", "nvidia.com/mig-9g.99gb", "gpu"])
+def test_unknown_resources_are_refused(name):
+    problems = dpc.config_problems([pool(mig_strategy="mixed", resources=[{"name": name, "replicas": 2}])])
+    assert len(problems) == 1 and name in problems[0]
+
+
+def test_a_plus_attribute_gets_a_hint():
+    problems = dpc.config_problems([pool(mig_strategy="mixed", resources=[{"name": "nvidia.com/mig-1g.10gb+me", "replicas": 2}])])
+    assert "advertised as '.'" in problems[0]
+
+
+def test_mig_resources_need_the_mixed_strategy():
+    resources = [{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}, {"name": "nvidia.com/mig-1g.10gb.me", "replicas": 3}]
+    assert dpc.config_problems([pool(mig_strategy="mixed", resources=resources)]) == []
+    problems = dpc.config_problems([pool(mig_strategy="single", resources=resources)])
+    assert len(problems) == 2 and all("mig_strategy mixed" in p for p in problems)
+
+
+def test_mps_refuses_mig_resources_and_the_mixed_strategy():
+    problems = dpc.config_problems([pool(strategy="mps", mig_strategy="mixed",
+                                         resources=[{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}])])
+    assert any("not supported with MPS" in p for p in problems)
+    assert any("MPS does not share MIG devices" in p for p in problems)
+    assert dpc.config_problems([pool(strategy="mps")]) == []
+
+
+def test_one_strategy_only():
+    problems = dpc.config_problems([pool(strategy="timeSlicing+mps")])
+    assert len(problems) == 1 and "only one of" in problems[0]
+
+
+def test_rename_by_default_under_flags_is_refused():
+    problems = dpc.config_problems([pool(flags={"renameByDefault": True})])
+    assert len(problems) == 1 and "silently ignored" in problems[0] and "1433" in problems[0]
+    assert "rename_by_default" in problems[0]
+
+
+def test_unknown_and_nested_flags():
+    assert dpc.config_problems([pool(flags={"failOnInitError": True, "plugin": {"deviceIDStrategy": "uuid"}})]) == []
+    problems = dpc.config_problems([pool(flags={"bogus": 1, "plugin": {"nope": 1}, "migStrategy": "mixed"})])
+    assert len(problems) == 3
+    assert any("flags.bogus" in p for p in problems)
+    assert any("flags.plugin.nope" in p for p in problems)
+    assert any("mig_strategy" in p for p in problems)
+
+
+def test_ignored_rename_and_devices_are_refused():
+    problems = dpc.config_problems([pool(resources=[{"name": "nvidia.com/gpu", "replicas": 2, "rename": "my-gpu", "devices": [0, 1]}])])
+    assert len(problems) == 2
+    assert any("rename 'my-gpu' is ignored" in p for p in problems)
+    assert any("devices [0, 1] is ignored" in p for p in problems)
+
+
+def test_the_one_rename_the_plugin_applies_is_accepted():
+    resources = [{"name": "nvidia.com/gpu", "replicas": 2, "rename": "nvidia.com/gpu.shared", "devices": "all"}]
+    assert dpc.config_problems([pool(rename_by_default=True, resources=resources)]) == []
+    assert dpc.config_problems([pool(rename_by_default=False, resources=resources)]) != []
+
+
+def test_every_problem_is_reported_at_once():
+    pools = [pool(resources=[{"name": "nvidia.com/gpu", "replicas": 1}]),
+             pool(name="a100", strategy="mps", mig_strategy="mixed", resources=[]),
+             pool(name="l40s"), pool(name="other", config_key="a100")]
+    problems = dpc.config_problems(pools)
+    assert len(problems) == 5, problems
+    assert any("replicas is 1" in p for p in problems)
+    assert any("not supported with MPS" in p for p in problems)
+    assert any("no resources specified" in p for p in problems)
+    assert any("pool l40s: defined twice" in p for p in problems)
+    assert any("pool other: config_key 'a100' is also used by pool a100" in p for p in problems)
+
+
+def test_pool_names_keys_and_unknown_options():
+    problems = dpc.config_problems([pool(config_key="bad key!"), pool(name="x", config_key="default", replica=2)],
+                                   default_key="default")
+    assert any("valid label value" in p for p in problems)
+    assert any("reserved" in p for p in problems)
+    assert any("unknown option 'replica'" in p for p in problems)
+
+
+def test_a_pool_without_sharing_is_not_checked_further():
+    assert dpc.config_problems([pool(sharing=False, resources=[], strategy="bogus")]) == []
+
+
+def test_not_a_list():
+    assert dpc.config_problems({"l40s": {}}) != []
+    assert dpc.config_problems(["l40s"]) != []
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+def test_render_time_slicing_matches_the_documented_layout():
+    text = dpc.to_yaml(dpc.render_config(pool()))
+    assert text == (
+        "version: v1\n"
+        "flags:\n"
+        "  migStrategy: none\n"
+        "sharing:\n"
+        "  timeSlicing:\n"
+        "    renameByDefault: false\n"
+        "    failRequestsGreaterThanOne: false\n"
+        "    resources:\n"
+        "      - name: nvidia.com/gpu\n"
+        "        replicas: 4\n"
+    )
+
+
+def test_render_mps_keeps_the_plugins_default_for_fail_requests():
+    config = dpc.render_config(pool(strategy="mps"))
+    assert config["sharing"] == {"mps": {"renameByDefault": False, "resources": [{"name": "nvidia.com/gpu", "replicas": 4}]}}
+    config = dpc.render_config(pool(strategy="mps", fail_requests_greater_than_one=False))
+    assert config["sharing"]["mps"]["failRequestsGreaterThanOne"] is False
+
+
+def test_rendered_yaml_parses_back_to_the_same_tree():
+    pools = [pool(rename_by_default=True, mig_strategy="mixed", flags={"plugin": {"deviceIDStrategy": "uuid"}},
+                  resources=[{"name": "nvidia.com/gpu", "replicas": 3}, {"name": "nvidia.com/mig-1g.10gb.me", "replicas": 2}])]
+    data = dpc.configmap_data(pools, "default")
+    assert set(data) == {"default", "l40s"}
+    assert yaml.safe_load(data["l40s"]) == dpc.render_config(pools[0])
+    assert yaml.safe_load(data["default"]) == {"version": "v1", "flags": {"migStrategy": "none"}}
+
+
+def test_scalars_that_yaml_would_misread_are_quoted():
+    assert yaml.safe_load(dpc.to_yaml({"a": "true", "b": "1.0", "c": "x y", "d": 'q"t', "e": {}, "f": []})) == \
+        {"a": "true", "b": "1.0", "c": "x y", "d": 'q"t', "e": {}, "f": []}
+
+
+def test_pools_without_sharing_get_no_key():
+    assert set(dpc.configmap_data([pool(sharing=False)], "default")) == {"default"}
+
+
+# --- plan ---------------------------------------------------------------------------------
+
+def test_plan_labels_pool_members_and_clears_the_rest():
+    nodes = [node("l40s-0", "l40s"), node("a100-0", "a100", labels={dpc.CONFIG_LABEL: "a100"}),
+             node("a100-1", "a100", labels={dpc.CONFIG_LABEL: "a100"}), node("h100-0", "h100"),
+             node("moved", "h100", labels={dpc.CONFIG_LABEL: "l40s"}), node("foreign", labels={dpc.CONFIG_LABEL: "theirs"})]
+    result = dpc.plan([pool(), pool(name="a100", sharing=False)], nodes, POOL_LABEL)
+    assert result["problems"] == []
+    assert result["assignments"] == {"l40s-0": "l40s", "a100-0": None, "a100-1": None}
+    assert result["changes"] == [{"node": "a100-0", "value": None}, {"node": "a100-1", "value": None},
+                                 {"node": "l40s-0", "value": "l40s"}, {"node": "moved", "value": None}]
+    assert result["sharing"] is True and result["pools"]["a100"] == ["a100-0", "a100-1"]
+
+
+def test_plan_is_empty_when_the_labels_are_in_place():
+    nodes = [node("l40s-0", "l40s", labels={dpc.CONFIG_LABEL: "l40s"})]
+    assert dpc.plan([pool()], nodes, POOL_LABEL)["changes"] == []
+
+
+def test_plan_problems():
+    nodes = [node("n1", "l40s"), node("n2")]
+    result = dpc.plan([pool(), pool(name="a100"), pool(name="x", config_key="x", nodes=["n1", "ghost"])], nodes, POOL_LABEL)
+    assert len(result["problems"]) == 3, result["problems"]
+    assert any("no node carries the label fractional.gpu/pool=a100" in p for p in result["problems"])
+    assert any("node ghost does not exist" in p for p in result["problems"])
+    assert any("node n1 is selected by pools l40s and x" in p for p in result["problems"])
+
+
+def test_plan_without_sharing():
+    assert dpc.plan([pool(sharing=False, name="empty")], [], POOL_LABEL) == {
+        "problems": [], "assignments": {}, "changes": [], "sharing": False, "pools": {"empty": []}}
+
+
+# --- node checks --------------------------------------------------------------------------
+
+def shared(count, replicas, renamed=False, product="NVIDIA-L40S", strategy="time-slicing"):
+    name = "nvidia.com/gpu.shared" if renamed else "nvidia.com/gpu"
+    allocatable = {name: str(count * replicas)}
+    if renamed:
+        allocatable["nvidia.com/gpu"] = "0"
+    return node("n", count=count, product=product if renamed else product + "-SHARED", allocatable=allocatable,
+                labels={"nvidia.com/gpu.replicas": str(replicas), "nvidia.com/gpu.sharing-strategy": strategy})
+
+
+def test_a_node_that_advertises_replicas_times_gpus_passes():
+    assert dpc.node_problems(shared(4, 2), pool(resources=[{"name": "nvidia.com/gpu", "replicas": 2}])) == []
+    assert dpc.node_problems(shared(1, 4, renamed=True), pool(rename_by_default=True)) == []
+    assert dpc.node_problems(shared(2, 3, strategy="mps"), pool(strategy="mps", resources=[{"name": "nvidia.com/gpu", "replicas": 3}])) == []
+
+
+def test_a_node_with_the_old_count_fails_with_figures():
+    problems = dpc.node_problems(node("n", count=4), pool(resources=[{"name": "nvidia.com/gpu", "replicas": 2}]))
+    assert "allocatable nvidia.com/gpu is 4, expected 8 (4 x 2 replicas)" in problems[0]
+    assert any("-SHARED" in p for p in problems)
+    assert any("replicas is None, expected 2" in p for p in problems)
+
+
+def test_renamed_resources_keep_the_plain_product():
+    bad = shared(1, 4, renamed=True)
+    bad["metadata"]["labels"]["nvidia.com/gpu.product"] = "NVIDIA-L40S-SHARED"
+    assert any("plain product name" in p for p in dpc.node_problems(bad, pool(rename_by_default=True)))
+
+
+def test_unshared_nodes():
+    assert dpc.node_problems(node("n", count=2)) == []
+    assert dpc.node_problems(node("n", count=2), pool(sharing=False)) == []
+    problems = dpc.node_problems(shared(2, 4))
+    assert any("allocatable nvidia.com/gpu is 8, expected 2" in p for p in problems)
+    assert any("still -SHARED" in p for p in problems)
+    assert any("replicas is 4" in p for p in problems)
+    assert dpc.node_problems({"metadata": {"name": "cpu"}}) == ["cpu: no nvidia.com/gpu.count label (is GPU feature discovery running?)"]
+
+
+def test_an_unshared_mig_node_is_not_held_to_its_physical_gpu_count():
+    single = node("h100", count=8, product="NVIDIA-H100-80GB-HBM3-MIG-1g.10gb", allocatable={"nvidia.com/gpu": "56"})
+    mixed = node("a100", count=4, allocatable={"nvidia.com/gpu": "0", "nvidia.com/mig-1g.5gb": "28"},
+                 labels={"nvidia.com/mig-1g.5gb.count": "28"})
+    configured = node("a30", count=2, allocatable={"nvidia.com/gpu": "4"}, labels={"nvidia.com/mig.config": "a30-halves"})
+    for unshared in (single, mixed, configured):
+        assert dpc.node_problems(unshared, pool(sharing=False)) == [], unshared
+    shared_mig = dict(single, metadata=dict(single["metadata"], labels=dict(single["metadata"]["labels"])))
+    shared_mig["metadata"]["labels"]["nvidia.com/gpu.replicas"] = "2"
+    assert any("replicas is 2" in p for p in dpc.node_problems(shared_mig, pool(sharing=False)))
+
+
+def test_mig_resources_absent_from_a_node_are_skipped():
+    mig = pool(mig_strategy="mixed", resources=[{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}])
+    assert dpc.node_problems(node("n"), mig) == []
+    with_mig = node("n", labels={"nvidia.com/mig-1g.10gb.count": "7", "nvidia.com/mig-1g.10gb.replicas": "2",
+                                 "nvidia.com/mig-1g.10gb.sharing-strategy": "time-slicing",
+                                 "nvidia.com/mig-1g.10gb.product": "NVIDIA-A100-MIG-1g.10gb-SHARED"},
+                    allocatable={"nvidia.com/mig-1g.10gb": "14"})
+    assert dpc.node_problems(with_mig, mig) == []
+
+
+def test_nodes_problems_follows_the_assignments():
+    pools = [pool(), pool(name="a100", sharing=False)]
+    nodes = [shared(1, 4), node("b", count=4), node("other", count=8)]
+    nodes[0]["metadata"]["name"] = "a"
+    assert dpc.nodes_problems(nodes, pools, {"a": "l40s", "b": None}) == []
+    assert dpc.nodes_problems(nodes, pools, {"a": None, "b": "l40s"}) != []
+
+
+def test_mig_names_come_from_the_model_table():
+    names = dpc.mig_resource_names()
+    assert {"nvidia.com/mig-1g.10gb", "nvidia.com/mig-1g.10gb.me", "nvidia.com/mig-3g.40gb",
+            "nvidia.com/mig-1g.6gb", "nvidia.com/mig-7g.141gb"} <= names
+    assert not any("+" in n for n in names)
