@@ -50,9 +50,12 @@ import time
 import urllib.error
 import urllib.request
 
+from collections import Counter
+
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "gpusim"))
 # The lab's paths, certificates and process conventions.
 import lab  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -121,14 +124,48 @@ def load_config(text: str) -> dict:
 NO_SHARING = {"strategy": "none", "rename": False, "resources": {}}
 
 
-def node_target(node: dict, config: dict) -> tuple[dict, dict]:
-    """(label changes, resource quantities) the plugin and GFD would publish for the node."""
+def simulated_devices(node_name: str) -> Counter | None:
+    """What GFD and the plugin would read through NVML on the node's simulated GPUs
+    (tests/gpusim; None for a node without one): whole GPUs (not in MIG mode) as
+    nvidia.com/gpu, and each MIG device as nvidia.com/mig-<profile> (mixed strategy)."""
+    path = lab.LAB_DIR / "gpusim" / f"{node_name}.state"
+    if not path.exists():
+        return None
+    from gpusim import state as gpusim_state  # pylint: disable=import-outside-toplevel
+    host = gpusim_state.load(path)
+    profile_names = {(p.model, p.id): p.name for p in host.gi_profiles}
+    models = {gpu.index: gpu.model for gpu in host.gpus}
+    mig_gpus = {gpu.index for gpu in host.gpus if gpu.mig_current == gpusim_state.MIG_ENABLED}
+    devices = Counter({GPU: len(host.gpus) - len(mig_gpus)})
+    for ci in host.compute_instances:
+        if ci.gpu in mig_gpus:
+            gi = next(g for g in host.gpu_instances if (g.gpu, g.id) == (ci.gpu, ci.gi))
+            devices[MIG_PREFIX + profile_names[(models[ci.gpu], gi.profile)]] += 1
+    return devices
+
+
+def gfd_count_labels(labels: dict, devices: Counter) -> dict:
+    """GFD's <resource>.count labels for the MIG devices (null removes a stale one)."""
+    want = {name + ".count": str(count) for name, count in devices.items()
+            if name.startswith(MIG_PREFIX)}
+    for key in labels:
+        if key.startswith(MIG_PREFIX) and key.endswith(".count") and key not in want:
+            want[key] = None
+    return want
+
+
+def node_target(node: dict, config: dict, devices: Counter | None = None) -> tuple[dict, dict]:
+    """(label changes, resource quantities) the plugin and GFD would publish for the node.
+    ``devices``: the node's devices read from its simulated GPUs, else its GFD labels."""
     labels = node["metadata"].get("labels", {})
-    names = [GPU] + sorted(k[: -len(".count")] for k in labels
-                           if k.startswith(MIG_PREFIX) and k.endswith(".count"))
+    if devices is None:
+        devices = Counter({name[: -len(".count")]: int(value) for name, value in labels.items()
+                           if name.endswith(".count") and (name == GPU + ".count" or
+                                                           name.startswith(MIG_PREFIX))})
+    names = [GPU] + sorted(name for name in devices if name.startswith(MIG_PREFIX))
     want_labels, want_resources = {}, {}
     for name in names:
-        count = int(labels.get(name + ".count", "0"))
+        count = devices.get(name, 0)
         replicas = config["resources"].get(name, 1)
         shared = replicas > 1
         renamed = shared and config["rename"]
@@ -145,6 +182,11 @@ def node_target(node: dict, config: dict) -> tuple[dict, dict]:
             want_resources[name] = str(count * replicas)
             want_resources[name + SHARED] = None
     return want_labels, want_resources
+
+
+def status_resources(node: dict) -> set:
+    status = node.get("status", {})
+    return set(status.get("capacity", {})) | set(status.get("allocatable", {}))
 
 
 def sync(api: Api, namespace: str) -> list[str]:
@@ -180,7 +222,14 @@ def sync(api: Api, namespace: str) -> list[str]:
                 except (ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
                     log(f"{name}: config {key!r} would be refused by the plugin ({exc}); node left as it is")
                     continue
-        want_labels, want_resources = node_target(node, config)
+        devices = simulated_devices(name)
+        want_labels, want_resources = node_target(node, config, devices)
+        if devices is not None:
+            want_labels.update(gfd_count_labels(labels, devices))
+            # MIG resources that are gone: the plugin stops advertising them.
+            for resource in status_resources(node):
+                if resource.startswith(MIG_PREFIX) and resource not in want_resources:
+                    want_resources[resource] = None
         label_patch = {k: v for k, v in want_labels.items() if labels.get(k) != v}
         status = node.get("status", {})
         res_patch = {}

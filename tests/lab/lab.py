@@ -47,6 +47,9 @@ POOL_LABEL = "fractional.gpu/pool"
 
 # Processes in start order; down stops them in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+# Stand-ins for the GPU software that cannot run on kwok nodes, started on demand (by the
+# demo, or the Molecule scenarios that need them) with `<script> start`; down stops them.
+SIMULATORS = {"operator-sim": "operator_sim.py", "device-plugin-sim": "device_plugin_sim.py"}
 
 
 class LabError(Exception):
@@ -243,7 +246,7 @@ def tail(path: Path, lines: int = 15) -> str:
 
 def stop_all() -> list[str]:
     stopped = []
-    for component in reversed(COMPONENTS):
+    for component in [*SIMULATORS, *reversed(COMPONENTS)]:
         pid = running_pid(component)
         if pid:
             try:
@@ -431,14 +434,30 @@ def seed_gpu_hosts(nodes: list[dict], fresh: bool) -> None:
 
 # --- commands ---------------------------------------------------------------------------
 
-def env_exports(bin_dir: Path) -> dict[str, str]:
+def fetch_charts() -> dict[str, str]:
+    """The upstream charts the roles install in the lab (fetched once, cached), as the
+    environment variables the lab inventory and the scenarios read them from."""
+    charts = {}
+    for variable, script in (("FGPU_GPU_OPERATOR_CHART", "operator_chart.sh"),):
+        try:
+            charts[variable] = subprocess.run(
+                [str(HERE / script)], check=True, stdout=subprocess.PIPE,
+                text=True).stdout.strip().splitlines()[-1]
+        except subprocess.CalledProcessError as exc:
+            raise LabError(f"fetching a chart with tests/lab/{script} failed (see above)") from exc
+    return charts
+
+
+def env_exports(bin_dir: Path, charts: dict[str, str]) -> dict[str, str]:
     return {"KUBECONFIG": str(kubeconfig_path()), "K8S_AUTH_KUBECONFIG": str(kubeconfig_path()),
-            "FGPU_LAB_DIR": str(LAB_DIR), "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+            "FGPU_LAB_DIR": str(LAB_DIR), "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+            **charts}
 
 
 def cmd_up(args) -> None:
     started = time.monotonic()
     bin_dir = build()
+    charts = fetch_charts()
     fresh = not (running_pid("kube-apiserver") and running_pid("etcd"))
     if not fresh:
         log("already running")
@@ -465,7 +484,7 @@ def cmd_up(args) -> None:
     create_nodes(bin_dir, nodes)
     seed_gpu_hosts(nodes, fresh)
     (LAB_DIR / "env").write_text("".join(f"export {k}={v!r}\n"
-                                         for k, v in env_exports(bin_dir).items()))
+                                         for k, v in env_exports(bin_dir, charts).items()))
     log(f"up in {time.monotonic() - started:.1f}s: apiserver https://127.0.0.1:{APISERVER_PORT}, "
         f"{len(nodes)} GPU nodes; `source {LAB_DIR / 'env'}` for kubectl")
 

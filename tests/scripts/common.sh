@@ -39,3 +39,10 @@ lab_up() {
   # shellcheck disable=SC1091
   source "$FGPU_LAB_DIR/env"
 }
+
+# start_simulators: the stand-ins for the GPU Operator's controller, MIG manager, device
+# plugin and feature discovery, which cannot run on kwok nodes (tests/lab/*_sim.py).
+start_simulators() {
+  "$VENV/bin/python" "$REPO/tests/lab/operator_sim.py" start
+  "$VENV/bin/python" "$REPO/tests/lab/device_plugin_sim.py" start
+}

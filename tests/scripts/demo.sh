@@ -4,6 +4,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ensure_venv
 lab_up
+start_simulators
 export ANSIBLE_COLLECTIONS_PATH
 ANSIBLE_COLLECTIONS_PATH="$(collections_path)"
 step "ansible-playbook -i inventories/lab playbooks/site.yml"

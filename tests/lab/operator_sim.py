@@ -1,11 +1,15 @@
 # Copyright: fractional.gpu contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A SIMULATED GPU Operator MIG manager for the lab. Test-only.
+"""A SIMULATED GPU Operator controller and MIG manager for the lab. Test-only.
 
-The real MIG manager is a DaemonSet pod that runs mig-parted on each GPU node; the lab's
-nodes are kwok nodes where no pod runs. This stand-in does, per node, what the MIG
-manager's documented flow does with the node labels, and changes the node's simulated GPUs
-(tests/gpusim, through the simulated nvidia-smi):
+The real operator controller and its MIG manager (a DaemonSet pod that runs mig-parted on
+each GPU node) are container images; the lab's nodes are kwok nodes where no container
+runs. This stand-in does two things of theirs:
+
+- the controller's report: ClusterPolicy ``cluster-policy`` gets ``status.state=ready``
+  (the real one reports ready once its operands run);
+- the MIG manager's documented flow with the node labels, changing the node's simulated
+  GPUs (tests/gpusim, through the simulated nvidia-smi):
 
   1. a node whose ``nvidia.com/mig.config`` label names a config it has not applied yet
      (or whose state label was removed) gets ``nvidia.com/mig.config.state=pending``;
@@ -19,9 +23,9 @@ in place of mig-parted, which cannot be built here without its container. So the
 that use it prove the mig role's side of operator mode (ConfigMap, ClusterPolicy, labels,
 waiting, failure reports); the GPUs it leaves are checked independently through NVML.
 
-    mig_manager_sim.py sync     one pass, then exit
-    mig_manager_sim.py start    pass every second in the background (pid and log in the lab)
-    mig_manager_sim.py stop     stop the background one
+    operator_sim.py sync     one pass, then exit
+    operator_sim.py start    pass every second in the background (pid and log in the lab)
+    operator_sim.py stop     stop the background one
 """
 
 from __future__ import annotations
@@ -33,14 +37,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab  # noqa: E402  pylint: disable=wrong-import-position
 
-NAME = "mig-manager-sim"
+NAME = "operator-sim"
 CONFIG_LABEL = "nvidia.com/mig.config"
 STATE_LABEL = "nvidia.com/mig.config.state"
 # Which config this stand-in applied last, so that a re-labelled node is applied again.
@@ -111,10 +114,21 @@ def apply_on_gpus(node: str, config: dict, config_name: str) -> str | None:
     return None
 
 
+def report_ready() -> None:
+    policy = kubectl_json("get", "clusterpolicies.nvidia.com", "cluster-policy")
+    if policy and (policy.get("status") or {}).get("state") != "ready":
+        subprocess.run(["kubectl", f"--kubeconfig={lab.kubeconfig_path()}", "patch",
+                        "clusterpolicies.nvidia.com", "cluster-policy", "--subresource=status",
+                        "--type=merge", "-p", '{"status": {"state": "ready"}}'],
+                       capture_output=True, check=True)
+        log("ClusterPolicy cluster-policy: status.state=ready")
+
+
 def sync() -> int:
     nodes = kubectl_json("get", "nodes", "-l", CONFIG_LABEL)
     if nodes is None:
         raise ConnectionError("the apiserver does not answer")
+    report_ready()
     changed = 0
     for node in nodes["items"]:
         name = node["metadata"]["name"]
@@ -135,10 +149,6 @@ def sync() -> int:
     return changed
 
 
-def pid_file() -> Path:
-    return lab.LAB_DIR / "run" / f"{NAME}.pid"
-
-
 def run_loop() -> None:
     last_ok = time.monotonic()
     while time.monotonic() - last_ok < GONE_AFTER_S:
@@ -152,30 +162,23 @@ def run_loop() -> None:
 
 
 def start() -> None:
-    if running():
+    if lab.running_pid(NAME):
         return
-    pid_file().parent.mkdir(parents=True, exist_ok=True)
-    with open(lab.LAB_DIR / "logs" / f"{NAME}.log", "ab") as out:
-        proc = subprocess.Popen([sys.executable, __file__, "run"], stdout=out,
+    lab.log_file(NAME).parent.mkdir(parents=True, exist_ok=True)
+    lab.pid_file(NAME).parent.mkdir(parents=True, exist_ok=True)
+    with open(lab.log_file(NAME), "ab") as out:
+        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "run"], stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    pid_file().write_text(str(proc.pid))
-
-
-def running() -> int | None:
-    try:
-        pid = int(pid_file().read_text())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
+    lab.pid_file(NAME).write_text(str(proc.pid))
+    log(f"started, pid {proc.pid}, log {lab.log_file(NAME)}")
 
 
 def stop() -> None:
-    pid = running()
+    pid = lab.running_pid(NAME)
     if pid:
         os.kill(pid, signal.SIGTERM)
-    pid_file().unlink(missing_ok=True)
+    lab.pid_file(NAME).unlink(missing_ok=True)
 
 
 def main(argv: list[str]) -> int:
