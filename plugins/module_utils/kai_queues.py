@@ -345,9 +345,15 @@ def queue_manifests(queues, labels=None):
 
 def queues_to_prune(existing, queues):
     """Managed queues found in the cluster that the list no longer has, children before
-    their parents. existing: list of {'name': ..., 'parent': ...} read from the cluster."""
-    wanted = {q["name"] for q in queues or []}
-    parent_of = {e["name"]: e.get("parent") for e in existing or []}
+    their parents. existing: Queue objects as read from the cluster, or
+    {'name': ..., 'parent': ...} entries."""
+    wanted = {q["name"] for q in queues or [] if isinstance(q, dict)}
+    parent_of = {}
+    for entry in existing or []:
+        if "metadata" in entry:
+            parent_of[entry["metadata"]["name"]] = (entry.get("spec") or {}).get("parentQueue")
+        else:
+            parent_of[entry["name"]] = entry.get("parent")
     doomed = [n for n in parent_of if n not in wanted]
 
     def depth(name, seen=()):

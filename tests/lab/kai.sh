@@ -127,26 +127,157 @@ component_args() {
       echo "$bin_dir/kai-binder --metrics-bind-address=127.0.0.1:$m --health-probe-bind-address=127.0.0.1:$p --resource-reservation-namespace=kai-resource-reservation --resource-reservation-service-account=kai-resource-reservation --resource-reservation-app-label=kai-resource-reservation" ;;
     admission)
       m=$(port 6) p=$(port 7)
-      echo "$bin_dir/kai-admission --metrics-bind-address=127.0.0.1:$m --health-probe-bind-address=127.0.0.1:$p --webhook-addr=$(port 8) --gpu-sharing-enabled=true --cert-dir=$kai_dir/pki" ;;
+      echo "$bin_dir/kai-admission --metrics-bind-address=127.0.0.1:$m --health-probe-bind-address=127.0.0.1:$p --webhook-addr=$(port 8) --gpu-sharing-enabled=true --gpu-pod-runtime-class-name=nvidia" ;;
     queuecontroller)
       m=$(port 9)
-      echo "$bin_dir/kai-queuecontroller --metrics-bind-address=127.0.0.1:$m --health-probe-bind-address=0 --enable-webhook=false" ;;
-    reservation-agent)
-      echo "$here/kai.sh reservation-agent" ;;
+      echo "$bin_dir/kai-queuecontroller --metrics-listen-address=127.0.0.1:$m --enable-webhook=false" ;;
   esac
+}
+
+# supervise NAME CMD...: run CMD once KAI's CRDs exist (Helm installs them), and again
+# whenever it exits (the CRDs were removed and come back, a crash): a stand-in for the
+# Deployment the operator would create. Runs in its own session; stop kills the group.
+cmd_supervise() {
+  local name=$1
+  shift
+  while true; do
+    until kc get crd queues.scheduling.run.ai podgroups.scheduling.run.ai \
+        bindrequests.scheduling.run.ai >/dev/null 2>&1; do
+      sleep 1
+    done
+    echo "kai supervise: starting $name: $*"
+    "$@" || true
+    echo "kai supervise: $name exited; starting it again in 2s"
+    sleep 2
+  done
+}
+
+# reservation-agent: in place of the reservation pod's container (which asks NVML which
+# GPU the device plugin gave it and writes its UUID on the pod), give each reservation pod
+# a distinct fake GPU UUID on its node. Only this annotation is simulated.
+cmd_reservation_agent() {
+  local ns=kai-resource-reservation key=run.ai/reserve_for_gpu_index
+  while true; do
+    local listing
+    listing=$(kc get pods -n "$ns" -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.spec.nodeName}{" "}{.metadata.annotations.run\.ai/reserve_for_gpu_index}{"\n"}{end}' 2>/dev/null) || listing=""
+    local name node gpu used index uuid
+    while read -r name node gpu; do
+      [[ -n $name && -n $node && -z $gpu ]] || continue
+      # GPUs already handed out on that node, as the device plugin would know them.
+      used=$(awk -v n="$node" '$2 == n && $3 != "" {print $3}' <<<"$listing" | sort -u)
+      index=0
+      while grep -qx "GPU-$(printf '%08x' "$(cksum <<<"$node" | cut -d' ' -f1)")-fake-gpu-$(printf '%04d' $index)" <<<"$used"; do
+        index=$((index + 1))
+      done
+      uuid="GPU-$(printf '%08x' "$(cksum <<<"$node" | cut -d' ' -f1)")-fake-gpu-$(printf '%04d' $index)"
+      if kc annotate pod -n "$ns" "$name" "$key=$uuid" >/dev/null 2>&1; then
+        echo "kai reservation-agent: $ns/$name on $node holds $uuid"
+        listing+=$'\n'"$name $node $uuid"
+      fi
+    done <<<"$listing"
+    sleep 1
+  done
 }
 
 start_component() {
   local name=$1 args
   running_pid "$name" >/dev/null && return
-  mkdir -p "$kai_dir/run" "$kai_dir/logs"
+  mkdir -p "$kai_dir/run" "$kai_dir/logs" "$kai_dir/tmp"
   read -r -a args <<<"$(component_args "$name")"
-  KUBECONFIG="$kubeconfig" setsid "${args[@]}" >>"$(log_file "$name")" 2>&1 </dev/null &
+  if [[ $name == reservation-agent ]]; then
+    KUBECONFIG="$kubeconfig" setsid "$here/kai.sh" reservation-agent \
+      >>"$(log_file "$name")" 2>&1 </dev/null &
+  else
+    KUBECONFIG="$kubeconfig" TMPDIR="$kai_dir/tmp" setsid "$here/kai.sh" supervise "$name" \
+      "${args[@]}" >>"$(log_file "$name")" 2>&1 </dev/null &
+  fi
   echo $! >"$(pid_file "$name")"
-  sleep 0.5
-  running_pid "$name" >/dev/null \
-    || die "$name exited at start; last lines of $(log_file "$name"):
-$(tail -n 20 "$(log_file "$name")")"
+}
+
+# The admission webhook's serving certificate (for 127.0.0.1) and its CA, where
+# controller-runtime looks for them: $TMPDIR/k8s-webhook-server/serving-certs.
+make_webhook_certs() {
+  local dir="$kai_dir/tmp/k8s-webhook-server/serving-certs"
+  [[ -s $dir/tls.crt && -s $kai_dir/pki/ca.crt ]] && return
+  command -v openssl >/dev/null || die "openssl is not on PATH"
+  mkdir -p "$dir" "$kai_dir/pki"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=kai-lab-webhook-ca \
+    -keyout "$kai_dir/pki/ca.key" -out "$kai_dir/pki/ca.crt" >/dev/null 2>&1
+  openssl req -newkey rsa:2048 -nodes -subj /CN=kai-admission -keyout "$dir/tls.key" \
+    -out "$kai_dir/pki/tls.csr" >/dev/null 2>&1
+  printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$kai_dir/pki/ext"
+  openssl x509 -req -in "$kai_dir/pki/tls.csr" -CA "$kai_dir/pki/ca.crt" \
+    -CAkey "$kai_dir/pki/ca.key" -CAcreateserial -days 3650 -extfile "$kai_dir/pki/ext" \
+    -out "$dir/tls.crt" >/dev/null 2>&1
+}
+
+# What the operator and the GPU Operator would otherwise create: the admission webhook
+# registration (here by url, on loopback) and the `nvidia` RuntimeClass that KAI's
+# admission sets on GPU pods.
+register_lab_objects() {
+  local ca url="https://127.0.0.1:$(port 8)"
+  ca=$(base64 -w0 <"$kai_dir/pki/ca.crt")
+  kc apply -f - >/dev/null <<YAML
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata:
+  name: nvidia
+  labels: {fractional.gpu/lab: kai}
+handler: nvidia
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: kai-admission-lab
+  labels: {fractional.gpu/lab: kai}
+webhooks:
+  - name: pod-mutator.kai.scheduler
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Fail
+    reinvocationPolicy: IfNeeded
+    clientConfig: {url: "$url/mutate--v1-pod", caBundle: "$ca"}
+    namespaceSelector:
+      matchExpressions:
+        - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system, $namespace]}
+    matchConditions:
+      - {name: scheduler-name-match, expression: "object.spec.schedulerName == 'kai-scheduler'"}
+    rules:
+      - {operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [pods], scope: Namespaced}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: kai-admission-lab
+  labels: {fractional.gpu/lab: kai}
+webhooks:
+  - name: pod-validator.kai.scheduler
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Fail
+    clientConfig: {url: "$url/validate--v1-pod", caBundle: "$ca"}
+    namespaceSelector:
+      matchExpressions:
+        - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system, $namespace]}
+    matchConditions:
+      - {name: scheduler-name-match, expression: "object.spec.schedulerName == 'kai-scheduler'"}
+    rules:
+      - {operations: [CREATE, UPDATE], apiGroups: [""], apiVersions: [v1], resources: [pods], scope: Namespaced}
+YAML
+}
+
+cmd_start() {
+  [[ -f $kubeconfig ]] || die "no lab kubeconfig at $kubeconfig; start the lab first (tests/scripts/test.sh lab-up)"
+  kc get --raw /readyz >/dev/null 2>&1 || die "the lab apiserver does not answer; start the lab first"
+  cmd_build
+  make_webhook_certs
+  local name
+  for name in "${components[@]}"; do
+    start_component "$name"
+  done
+  register_lab_objects
+  cmd_env >"$lab_dir/kai.env"
+  log "started ${components[*]} (logs in $kai_dir/logs; they wait for KAI's CRDs, which the chart installs); \`source $lab_dir/kai.env\` for FGPU_KAI_CHART"
 }
 
 cmd_stop() {
@@ -187,6 +318,9 @@ cmd_env() {
 
 case ${1:-} in
   build) cmd_build ;;
+  start) cmd_start ;;
+  supervise) shift; cmd_supervise "$@" ;;
+  reservation-agent) cmd_reservation_agent ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;

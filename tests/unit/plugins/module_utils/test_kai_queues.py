@@ -251,6 +251,10 @@ def test_prune_children_before_parents():
                 {"name": "team-a", "parent": "research"}, {"name": "research"}]
     assert kai_queues.queues_to_prune(existing, tree()) == ["old-child", "old-parent"]
     assert kai_queues.queues_to_prune([], tree()) == []
+    objects = [{"metadata": {"name": "gone"}, "spec": {"parentQueue": "older"}},
+               {"metadata": {"name": "older"}, "spec": {}},
+               {"metadata": {"name": "research"}}]
+    assert kai_queues.queues_to_prune(objects, tree()) == ["gone", "older"]
 
 
 def test_team_rbac_is_least_privilege():
