@@ -27,6 +27,15 @@ def kai_queues_to_prune(existing, queues):
     return kai_queues.queues_to_prune(existing, queues)
 
 
+def kai_cluster_queue_problems(existing, queues, smoke_queue=None, check_children=True):
+    return kai_queues.cluster_queue_problems(existing, queues, smoke_queue=smoke_queue,
+                                             check_children=check_children)
+
+
+def kai_stale_objects(existing, wanted):
+    return kai_queues.stale_objects(existing, wanted)
+
+
 def kai_team_rbac_manifests(queues, name_prefix="kai-queue", labels=None):
     return kai_queues.team_rbac_manifests(queues, name_prefix=name_prefix, labels=labels)
 
@@ -41,4 +50,6 @@ class FilterModule(object):
             "kai_queue_leaves": kai_queue_leaves,
             "kai_queues_to_prune": kai_queues_to_prune,
             "kai_team_rbac_manifests": kai_team_rbac_manifests,
+            "kai_stale_objects": kai_stale_objects,
+            "kai_cluster_queue_problems": kai_cluster_queue_problems,
         }

@@ -365,6 +365,56 @@ def queues_to_prune(existing, queues):
     return sorted(doomed, key=lambda n: (-depth(n), n))
 
 
+def cluster_queue_problems(existing, queues, smoke_queue=None, check_children=True):
+    """What keeps the queues in the cluster (Queue objects as read) from matching the list:
+    missing queues, parents whose status does not yet list their children (KAI's queue
+    controller writes status.childQueues), and a smoke queue that is missing or not a leaf.
+    An empty list means the queues are accepted."""
+    found = {}
+    for obj in existing or []:
+        found[obj["metadata"]["name"]] = obj
+    problems = []
+    for queue in queues or []:
+        if queue["name"] not in found:
+            problems.append("queue '%s' does not exist" % queue["name"])
+    if check_children:
+        for queue in queues or []:
+            parent = queue.get("parent")
+            if not parent or parent not in found or queue["name"] not in found:
+                continue
+            listed = (found[parent].get("status") or {}).get("childQueues") or []
+            if queue["name"] not in listed:
+                problems.append("queue '%s' does not list '%s' among its children yet "
+                                "(status.childQueues: %s)"
+                                % (parent, queue["name"], ", ".join(listed) or "none"))
+    if smoke_queue:
+        if smoke_queue not in found:
+            problems.append("the smoke test queue '%s' does not exist" % smoke_queue)
+        else:
+            children = sorted(name for name, obj in found.items()
+                              if (obj.get("spec") or {}).get("parentQueue") == smoke_queue)
+            if children:
+                problems.append("the smoke test queue '%s' has child queues (%s); only leaf "
+                                "queues take workloads" % (smoke_queue, ", ".join(children)))
+    return problems
+
+
+def stale_objects(existing, wanted):
+    """Objects read from the cluster that the wanted list no longer has, matched by kind,
+    namespace and name; returned as {kind, namespace, name} for deletion."""
+    def key(obj):
+        meta = obj.get("metadata") or {}
+        return (obj.get("kind"), meta.get("namespace") or "", meta.get("name"))
+
+    wanted_keys = {key(obj) for obj in wanted or []}
+    stale = []
+    for obj in existing or []:
+        kind, namespace, name = key(obj)
+        if (kind, namespace, name) not in wanted_keys:
+            stale.append({"kind": kind, "namespace": namespace, "name": name})
+    return sorted(stale, key=lambda o: (o["kind"], o["namespace"], o["name"]))
+
+
 # --- team access ------------------------------------------------------------------------
 
 SUBMIT_ROLE_RULES = [

@@ -290,6 +290,49 @@ def test_team_rbac_service_account_and_existing_namespace():
 def test_filters_are_exposed():
     filters = FilterModule().filters()
     assert set(filters) == {"kai_queue_problems", "kai_queue_manifests", "kai_queue_leaves",
-                            "kai_queues_to_prune", "kai_team_rbac_manifests"}
+                            "kai_queues_to_prune", "kai_team_rbac_manifests",
+                            "kai_stale_objects", "kai_cluster_queue_problems"}
     assert filters["kai_queue_problems"](tree(), "team-a") == []
     assert filters["kai_queue_leaves"](tree()) == ["team-a", "team-b"]
+
+
+def test_stale_objects_match_kind_namespace_and_name():
+    wanted = kai_queues.team_rbac_manifests(tree())
+    existing = [dict(o, metadata=dict(o["metadata"], uid="x")) for o in wanted
+                if o["kind"] != "Namespace"]
+    existing.append({"kind": "Role", "metadata": {"name": "kai-queue-submit",
+                                                  "namespace": "old-team"}})
+    existing.append({"kind": "ClusterRole", "metadata": {"name": "kai-queue-old-read"}})
+    assert kai_queues.stale_objects(existing, wanted) == [
+        {"kind": "ClusterRole", "namespace": "", "name": "kai-queue-old-read"},
+        {"kind": "Role", "namespace": "old-team", "name": "kai-queue-submit"},
+    ]
+
+
+def cluster(children_listed=True):
+    objects = [dict(m, status={}) for m in kai_queues.queue_manifests(tree())]
+    if children_listed:
+        objects[0]["status"] = {"childQueues": ["team-a", "team-b"]}
+    return objects
+
+
+def test_cluster_queues_accepted():
+    assert kai_queues.cluster_queue_problems(cluster(), tree(), smoke_queue="team-a") == []
+
+
+def test_cluster_queue_missing_and_children_not_listed():
+    objects = cluster(children_listed=False)[:2]
+    problems = kai_queues.cluster_queue_problems(objects, tree())
+    assert "queue 'team-b' does not exist" in problems
+    assert any(p.startswith("queue 'research' does not list 'team-a' among its children yet")
+               for p in problems)
+    assert kai_queues.cluster_queue_problems(objects, tree(), check_children=False) == [
+        "queue 'team-b' does not exist"]
+
+
+def test_cluster_smoke_queue_must_exist_and_be_a_leaf():
+    assert kai_queues.cluster_queue_problems(cluster(), [], smoke_queue="nope") == [
+        "the smoke test queue 'nope' does not exist"]
+    assert kai_queues.cluster_queue_problems(cluster(), [], smoke_queue="research") == [
+        "the smoke test queue 'research' has child queues (team-a, team-b); only leaf queues "
+        "take workloads"]
