@@ -121,7 +121,7 @@ component_args() {
       echo "$bin_dir/kai-podgrouper --metrics-bind-address=127.0.0.1:$m --health-probe-bind-address=127.0.0.1:$p" ;;
     scheduler)
       m=$(port 2) p=$(port 3)
-      echo "$bin_dir/kai-scheduler --namespace=$namespace --listen-address=127.0.0.1:$m --plugin-server-port=$p --schedule-period=1s" ;;
+      echo "$bin_dir/kai-scheduler --namespace=$namespace --listen-address=127.0.0.1:$m --plugin-server-port=$p --schedule-period=1s --v=${FGPU_KAI_SCHEDULER_VERBOSITY:-2}" ;;
     binder)
       m=$(port 4) p=$(port 5)
       echo "$bin_dir/kai-binder --metrics-bind-address=127.0.0.1:$m --health-probe-bind-address=127.0.0.1:$p --resource-reservation-namespace=kai-resource-reservation --resource-reservation-service-account=kai-resource-reservation --resource-reservation-app-label=kai-resource-reservation" ;;
@@ -137,9 +137,25 @@ component_args() {
 # supervise NAME CMD...: run CMD once KAI's CRDs exist (Helm installs them), and again
 # whenever it exits (the CRDs were removed and come back, a crash): a stand-in for the
 # Deployment the operator would create. Runs in its own session; stop kills the group.
+lab_alive() {
+  local pid
+  pid=$(cat "$lab_dir/run/kube-apiserver.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null
+}
+
+# Ends this process group (a supervised component and its supervisor) once the lab's
+# apiserver is gone, so that `lab.py down` without `kai.sh stop` leaves nothing behind.
+watch_lab() {
+  (
+    while lab_alive; do sleep 5; done
+    echo "kai: the lab apiserver is gone; stopping"
+    kill -TERM 0
+  ) &
+}
+
 cmd_supervise() {
   local name=$1
   shift
+  watch_lab
   while true; do
     until kc get crd queues.scheduling.run.ai podgroups.scheduling.run.ai \
         bindrequests.scheduling.run.ai >/dev/null 2>&1; do
@@ -157,6 +173,7 @@ cmd_supervise() {
 # a distinct fake GPU UUID on its node. Only this annotation is simulated.
 cmd_reservation_agent() {
   local ns=kai-resource-reservation key=run.ai/reserve_for_gpu_index
+  watch_lab
   while true; do
     local listing
     listing=$(kc get pods -n "$ns" -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.spec.nodeName}{" "}{.metadata.annotations.run\.ai/reserve_for_gpu_index}{"\n"}{end}' 2>/dev/null) || listing=""
