@@ -14,6 +14,7 @@
 # published v0.X.Y tags of the same release.
 go_build() {
   local tool=$1 module=$2 version=$3 package=$4 ldflags=${5:-} staging=${6:-}
+  : "${cache:?go_build needs cache set}" "${bin_dir:?go_build needs bin_dir set}"
   local out="$cache/bin/$tool-$version/$tool"
   if [[ -x $out ]]; then
     ln -sf "$out" "$bin_dir/$tool"

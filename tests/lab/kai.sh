@@ -232,7 +232,8 @@ make_webhook_certs() {
 # registration (here by url, on loopback) and the `nvidia` RuntimeClass that KAI's
 # admission sets on GPU pods.
 register_lab_objects() {
-  local ca url="https://127.0.0.1:$(port 8)"
+  local ca url
+  url="https://127.0.0.1:$(port 8)"
   ca=$(base64 -w0 <"$kai_dir/pki/ca.crt")
   kc apply -f - >/dev/null <<YAML
 apiVersion: node.k8s.io/v1
