@@ -40,6 +40,13 @@ def kai_team_rbac_manifests(queues, name_prefix="kai-queue", labels=None):
     return kai_queues.team_rbac_manifests(queues, name_prefix=name_prefix, labels=labels)
 
 
+def kai_team_queue_policy_manifests(name_prefix="kai-queue", queue_label_key="kai.scheduler/queue",
+                                    scheduler_name="kai-scheduler"):
+    return kai_queues.team_queue_policy_manifests(name_prefix=name_prefix,
+                                                  queue_label_key=queue_label_key,
+                                                  scheduler_name=scheduler_name)
+
+
 class FilterModule(object):
     """KAI Scheduler queue filters."""
 
@@ -52,4 +59,5 @@ class FilterModule(object):
             "kai_team_rbac_manifests": kai_team_rbac_manifests,
             "kai_stale_objects": kai_stale_objects,
             "kai_cluster_queue_problems": kai_cluster_queue_problems,
+            "kai_team_queue_policy_manifests": kai_team_queue_policy_manifests,
         }

@@ -476,3 +476,46 @@ def team_rbac_manifests(queues, name_prefix="kai-queue", labels=None):
              "subjects": subjects},
         ])
     return objects
+
+
+def team_queue_policy_manifests(name_prefix="kai-queue", queue_label_key=QUEUE_LABEL,
+                                scheduler_name="kai-scheduler", labels=None):
+    """A ValidatingAdmissionPolicy and its binding that hold team namespaces to their queue.
+
+    RBAC cannot say which queue label a pod may carry, nor that a pod must go through KAI.
+    In every namespace the role labelled for a team (managed label and queue label), a pod
+    must name KAI as its scheduler and carry the namespace's queue label. The team Role
+    allows bare pods only, so the pod is its own top owner and KAI files it under that
+    label: a team can submit to its own queue and no other."""
+    base = dict(labels or {})
+    base.setdefault(MANAGED_LABEL, MANAGED_VALUE)
+    name = "%s-membership" % name_prefix
+    key = queue_label_key.replace("'", "\\'")
+    expression = (
+        "object.spec.schedulerName == '%s' && has(object.metadata.labels) && "
+        "'%s' in object.metadata.labels && "
+        "object.metadata.labels['%s'] == namespaceObject.metadata.labels['%s']"
+        % (scheduler_name, key, key, key))
+    message = ("pods in a team namespace must use schedulerName %s and carry the label %s "
+               "with the namespace's queue" % (scheduler_name, queue_label_key))
+    return [
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+         "metadata": {"name": name, "labels": dict(base)},
+         "spec": {
+             "failurePolicy": "Fail",
+             "matchConstraints": {"resourceRules": [{
+                 "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"],
+                 "operations": ["CREATE", "UPDATE"]}]},
+             "validations": [{"expression": expression, "message": message}],
+         }},
+        {"apiVersion": "admissionregistration.k8s.io/v1",
+         "kind": "ValidatingAdmissionPolicyBinding",
+         "metadata": {"name": name, "labels": dict(base)},
+         "spec": {
+             "policyName": name,
+             "validationActions": ["Deny"],
+             "matchResources": {"namespaceSelector": {"matchExpressions": [
+                 {"key": MANAGED_LABEL, "operator": "In", "values": [MANAGED_VALUE]},
+                 {"key": queue_label_key, "operator": "Exists"}]}},
+         }},
+    ]

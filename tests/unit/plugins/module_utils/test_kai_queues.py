@@ -291,7 +291,8 @@ def test_filters_are_exposed():
     filters = FilterModule().filters()
     assert set(filters) == {"kai_queue_problems", "kai_queue_manifests", "kai_queue_leaves",
                             "kai_queues_to_prune", "kai_team_rbac_manifests",
-                            "kai_stale_objects", "kai_cluster_queue_problems"}
+                            "kai_stale_objects", "kai_cluster_queue_problems",
+                            "kai_team_queue_policy_manifests"}
     assert filters["kai_queue_problems"](tree(), "team-a") == []
     assert filters["kai_queue_leaves"](tree()) == ["team-a", "team-b"]
 
@@ -336,3 +337,20 @@ def test_cluster_smoke_queue_must_exist_and_be_a_leaf():
     assert kai_queues.cluster_queue_problems(cluster(), [], smoke_queue="research") == [
         "the smoke test queue 'research' has child queues (team-a, team-b); only leaf queues "
         "take workloads"]
+
+
+def test_team_queue_policy():
+    policy, binding = kai_queues.team_queue_policy_manifests("p", "kai.scheduler/queue", "kai")
+    assert policy["kind"] == "ValidatingAdmissionPolicy"
+    assert policy["metadata"]["name"] == "p-membership"
+    rule = policy["spec"]["matchConstraints"]["resourceRules"][0]
+    assert rule["resources"] == ["pods"] and rule["operations"] == ["CREATE", "UPDATE"]
+    expression = policy["spec"]["validations"][0]["expression"]
+    assert "object.spec.schedulerName == 'kai'" in expression
+    assert "namespaceObject.metadata.labels['kai.scheduler/queue']" in expression
+    assert binding["spec"]["policyName"] == "p-membership"
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    selector = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+    assert {"key": "fractional.gpu/managed-by", "operator": "In",
+            "values": ["kai_scheduler"]} in selector
+    assert {"key": "kai.scheduler/queue", "operator": "Exists"} in selector
