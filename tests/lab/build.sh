@@ -19,43 +19,9 @@ log() { echo "lab build: $*" >&2; }
 
 command -v go >/dev/null 2>&1 || die "no Go toolchain on PATH; install Go 1.24 or newer (https://go.dev/doc/install) and run again"
 
-# go_build TOOL MODULE VERSION PACKAGE [LDFLAGS] [REPLACES_FROM_MODULE]
-# Builds PACKAGE of MODULE@VERSION in a throw-away consumer module. Building as a consumer
-# (rather than `go install mod@ver`) lets modules whose go.mod carries `replace` lines
-# (k8s.io/kubernetes, etcd) build: only the consumer's own replaces apply.
-go_build() {
-  local tool=$1 module=$2 version=$3 package=$4 ldflags=${5:-} staging=${6:-}
-  local out="$cache/bin/$tool-$version/$tool"
-  if [[ -x $out ]]; then
-    ln -sf "$out" "$bin_dir/$tool"
-    return
-  fi
-  log "building $tool $version from $module (first time only; cached in $cache)"
-  local work
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' RETURN
-  (
-    cd "$work"
-    go mod init fgpu.lab/build >/dev/null 2>&1
-    go mod edit -require "$module@$version"
-    if [[ -n $staging ]]; then
-      # k8s.io/kubernetes maps its staging modules to ./staging/...; a consumer maps each
-      # to the published v0.X.Y tag of the same release instead.
-      local gomod staging_version
-      gomod=$(go mod download -json "$module@$version" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
-      staging_version="v0.${version#v1.}"
-      sed -n '/^replace (/,/^)/p' "$gomod" | awk -v v="$staging_version" \
-        '$2 == "=>" && $3 ~ /^\.\/staging\// {print "-replace=" $1 "=" $1 "@" v}' \
-        | xargs go mod edit
-    fi
-    printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$package" >tools.go
-    go mod tidy >tidy.log 2>&1 || { cat tidy.log >&2; exit 1; }
-    mkdir -p "$(dirname "$out")"
-    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$package"
-    mv "$out.tmp" "$out"
-  ) || die "building $tool $version failed (output above); check that the Go module proxy is reachable (GOPROXY=$(go env GOPROXY)) and that $(go version | cut -d' ' -f3) can build it"
-  ln -sf "$out" "$bin_dir/$tool"
-}
+# go_build (shared with kai.sh): builds one command of a module as a consumer, cached.
+# shellcheck source=tests/lab/go_build.sh
+source "$here/go_build.sh"
 
 mkdir -p "$bin_dir"
 k8s_minor=${KUBERNETES_VERSION#v1.}
