@@ -246,6 +246,9 @@ def tail(path: Path, lines: int = 15) -> str:
 
 def stop_all() -> list[str]:
     stopped = []
+    if (LAB_DIR / "kai").is_dir():
+        subprocess.run([str(HERE / "kai.sh"), "stop"], check=False, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
     for component in [*SIMULATORS, *reversed(COMPONENTS)]:
         pid = running_pid(component)
         if pid:
@@ -437,14 +440,19 @@ def seed_gpu_hosts(nodes: list[dict], fresh: bool) -> None:
 def fetch_charts() -> dict[str, str]:
     """The upstream charts the roles install in the lab (fetched once, cached), as the
     environment variables the lab inventory and the scenarios read them from."""
-    charts = {}
-    for variable, script in (("FGPU_GPU_OPERATOR_CHART", "operator_chart.sh"),):
-        try:
-            charts[variable] = subprocess.run(
-                [str(HERE / script)], check=True, stdout=subprocess.PIPE,
-                text=True).stdout.strip().splitlines()[-1]
-        except subprocess.CalledProcessError as exc:
-            raise LabError(f"fetching a chart with tests/lab/{script} failed (see above)") from exc
+    try:
+        charts = {"FGPU_GPU_OPERATOR_CHART": subprocess.run(
+            [str(HERE / "operator_chart.sh")], check=True, stdout=subprocess.PIPE,
+            text=True).stdout.strip().splitlines()[-1]}
+        # KAI's chart comes with its binaries (one module); `env` names the chart.
+        subprocess.run([str(HERE / "kai.sh"), "build"], check=True, stdout=sys.stderr)
+        exports = subprocess.run([str(HERE / "kai.sh"), "env"], check=True,
+                                 stdout=subprocess.PIPE, text=True).stdout
+    except subprocess.CalledProcessError as exc:
+        raise LabError(f"fetching the charts failed ({' '.join(exc.cmd)}; see above)") from exc
+    for line in exports.splitlines():
+        key, _sep, value = line.removeprefix("export ").partition("=")
+        charts[key] = value.strip("'")
     return charts
 
 

@@ -41,8 +41,10 @@ lab_up() {
 }
 
 # start_simulators: the stand-ins for the GPU Operator's controller, MIG manager, device
-# plugin and feature discovery, which cannot run on kwok nodes (tests/lab/*_sim.py).
+# plugin and feature discovery, which cannot run on kwok nodes (tests/lab/*_sim.py), and
+# KAI's real scheduler components as processes (tests/lab/kai.sh).
 start_simulators() {
   "$VENV/bin/python" "$REPO/tests/lab/operator_sim.py" start
   "$VENV/bin/python" "$REPO/tests/lab/device_plugin_sim.py" start
+  "$REPO/tests/lab/kai.sh" start
 }
