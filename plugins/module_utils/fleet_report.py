@@ -93,10 +93,9 @@ def found_resources(node):
 
 
 def _format(resources):
-    if not resources:
-        return "-"
-    return ", ".join("%s=%d" % (name.replace("nvidia.com/", ""), count)
-                     for name, count in sorted(resources.items()))
+    shown = ["%s=%d" % (name.replace("nvidia.com/", ""), count)
+             for name, count in sorted(resources.items()) if count]
+    return ", ".join(shown) or "-"
 
 
 def report_row(node, pool, strategy, expected, checks=None):

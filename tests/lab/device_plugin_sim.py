@@ -132,7 +132,7 @@ def simulated_devices(node_name: str) -> Counter | None:
     if not path.exists():
         return None
     from gpusim import state as gpusim_state  # pylint: disable=import-outside-toplevel
-    host = gpusim_state.load(path)
+    host = gpusim_state.load(str(path))
     profile_names = {(p.model, p.id): p.name for p in host.gi_profiles}
     models = {gpu.index: gpu.model for gpu in host.gpus}
     mig_gpus = {gpu.index for gpu in host.gpus if gpu.mig_current == gpusim_state.MIG_ENABLED}
