@@ -184,8 +184,11 @@ def config_problems(pools, default_key=""):
     ``sharing`` is false are checked only for their name, key and nodes.
     """
     problems = []
+    if default_key and not _LABEL_VALUE.match(str(default_key)):
+        problems.append("default key %r must be a valid label value (at most 63 of A-Z a-z 0-9 "
+                        "- _ . starting and ending alphanumeric)" % (default_key,))
     if not isinstance(pools, list):
-        return ["pools must be a list of mappings, got %r" % (pools,)]
+        return problems + ["pools must be a list of mappings, got %r" % (pools,)]
     mig_names = mig_resource_names()
     names, keys = {}, {}
     for index, raw in enumerate(pools):
@@ -227,9 +230,8 @@ def config_problems(pools, default_key=""):
         elif pool["strategy"] == "mps" and pool["mig_strategy"] == "mixed":
             problems.append("%s: the device plugin refuses MPS with mig_strategy mixed "
                             "(\"--mig-strategy=mixed is not supported with MPS\")" % where)
-        for option in ("rename_by_default",):
-            if not isinstance(pool[option], bool):
-                problems.append("%s: %s must be true or false, got %r" % (where, option, pool[option]))
+        if not isinstance(pool["rename_by_default"], bool):
+            problems.append("%s: rename_by_default must be true or false, got %r" % (where, pool["rename_by_default"]))
         if pool["fail_requests_greater_than_one"] not in (None, True, False):
             problems.append("%s: fail_requests_greater_than_one must be true or false, got %r"
                             % (where, pool["fail_requests_greater_than_one"]))

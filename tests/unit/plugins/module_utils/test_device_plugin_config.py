@@ -146,6 +146,10 @@ def test_pool_names_keys_and_unknown_options():
     assert any("unknown option 'replica'" in p for p in problems)
 
 
+def test_the_default_key_must_be_a_label_value():
+    assert any("default key 'no sharing'" in p for p in dpc.config_problems([pool()], default_key="no sharing"))
+
+
 def test_a_pool_without_sharing_is_not_checked_further():
     assert dpc.config_problems([pool(sharing=False, resources=[], strategy="bogus")]) == []
 
