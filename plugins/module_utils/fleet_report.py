@@ -68,21 +68,25 @@ def mig_resources(config, config_name, gpu_product, gpu_count, mig_strategy="mix
     return dict(counts)
 
 
-def shared_resources(gpu_count, sharing):
-    """What a time-sliced (or MPS) node advertises: each resource x its replicas, named
-    <resource>.shared with renameByDefault."""
+def share(devices, sharing):
+    """The devices a node advertises once shared: each shared resource x its replicas,
+    named <resource>.shared with renameByDefault."""
+    replicas = {item["name"]: int(item["replicas"]) for item in sharing.get("resources", [])}
     suffix = ".shared" if sharing.get("rename_by_default") else ""
-    return {item["name"] + suffix: int(gpu_count) * int(item["replicas"])
-            for item in sharing.get("resources", [])}
+    return {name + (suffix if name in replicas else ""): count * replicas.get(name, 1)
+            for name, count in devices.items()}
 
 
 def expected_resources(strategy, gpu_product, gpu_count, mig_config=None, mig_config_name=None,
                        time_slicing=None, mig_strategy="mixed"):
+    """``time_slicing``: the pool's sharing settings when it shares (a time-sliced pool, or
+    a MIG pool sharing its MIG devices), else empty."""
     if strategy == "mig":
-        return mig_resources(mig_config, mig_config_name, gpu_product, gpu_count, mig_strategy)
-    if strategy == "time_slicing":
-        return shared_resources(gpu_count, time_slicing or {})
-    return {GPU_RESOURCE: int(gpu_count)}
+        devices = mig_resources(mig_config, mig_config_name, gpu_product, gpu_count,
+                                mig_strategy)
+    else:
+        devices = {GPU_RESOURCE: int(gpu_count)}
+    return share(devices, time_slicing or {})
 
 
 def found_resources(node):

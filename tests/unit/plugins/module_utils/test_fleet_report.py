@@ -79,3 +79,10 @@ def test_table_has_header_rows_and_totals():
     assert table[2].startswith("a ") and table[2].endswith("ok")
     assert "MISMATCH: nvidia.com/gpu: expected 8, found 1" in table[3]
     assert table[-1] == "2 node(s), 1 ok, 1 mismatched"
+
+
+def test_mig_devices_shared_by_time_slicing_multiply_only_the_shared_profile():
+    sharing = {"mig_strategy": "mixed",
+               "resources": [{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}]}
+    assert expected_resources("mig", H100, 1, CONFIG, "h100-mixed", time_slicing=sharing) == {
+        "nvidia.com/mig-1g.10gb": 4, "nvidia.com/mig-2g.20gb": 1, "nvidia.com/mig-3g.40gb": 1}
