@@ -144,12 +144,18 @@ def simulated_devices(node_name: str) -> Counter | None:
     return devices
 
 
-def gfd_count_labels(labels: dict, devices: Counter) -> dict:
-    """GFD's <resource>.count labels for the MIG devices (null removes a stale one)."""
-    want = {name + ".count": str(count) for name, count in devices.items()
-            if name.startswith(MIG_PREFIX)}
+def gfd_mig_labels(labels: dict, devices: Counter) -> dict:
+    """GFD's <resource>.count and .product labels for the MIG devices (None removes a
+    stale one); the product is the GPU's with -MIG-<profile>, as GFD names it."""
+    gpu_product = labels.get(GPU + ".product", "")
+    gpu_product = gpu_product[: -len("-SHARED")] if gpu_product.endswith("-SHARED") else gpu_product
+    want = {}
+    for name, count in devices.items():
+        if name.startswith(MIG_PREFIX):
+            want[name + ".count"] = str(count)
+            want[name + ".product"] = f"{gpu_product}-MIG-{name[len(MIG_PREFIX):]}"
     for key in labels:
-        if key.startswith(MIG_PREFIX) and key.endswith(".count") and key not in want:
+        if key.startswith(MIG_PREFIX) and key.endswith((".count", ".product")) and key not in want:
             want[key] = None
     return want
 
@@ -223,9 +229,13 @@ def sync(api: Api, namespace: str) -> list[str]:
                     log(f"{name}: config {key!r} would be refused by the plugin ({exc}); node left as it is")
                     continue
         devices = simulated_devices(name)
-        want_labels, want_resources = node_target(node, config, devices)
+        gfd = gfd_mig_labels(labels, devices) if devices is not None else {}
+        # The plugin works on the labels as GFD leaves them, then adds its own.
+        view = {k: v for k, v in {**labels, **gfd}.items() if v is not None}
+        want_labels, want_resources = node_target(
+            dict(node, metadata=dict(node["metadata"], labels=view)), config, devices)
+        want_labels = {**gfd, **want_labels}
         if devices is not None:
-            want_labels.update(gfd_count_labels(labels, devices))
             # MIG resources that are gone: the plugin stops advertising them.
             for resource in status_resources(node):
                 if resource.startswith(MIG_PREFIX) and resource not in want_resources:
