@@ -13,20 +13,28 @@
 #   charts/kai-scheduler-<version>.tgz, bin/kai-<component>-<version>/kai-<component>.
 # Processes, pid files and logs live under $FGPU_LAB_DIR/kai/.
 #
-# What runs, and what the lab stands in for (see docs in the role's README section):
+# What runs, and what the lab stands in for (see also roles/kai_scheduler/README.md):
 # - The chart's kai-operator Deployment is created by Helm; kwok reports its pod Running.
 #   The operator itself does NOT run: it would register its webhooks as Service references
 #   with failurePolicy Fail, which the lab apiserver cannot reach (no kube-proxy, no pod
 #   network), so every Queue and KAI pod write would fail. Instead this script runs the
-#   operands the operator would deploy, as processes, with the flags the operator gives them.
+#   operands the operator would deploy, as processes, with the flags the operator gives them
+#   (each waits for KAI's CRDs, which Helm installs, and is restarted if it exits).
 # - The scheduler runs with its built-in configuration, which is what the operator renders
 #   for the chart's default SchedulingShard (binpack for gpu and cpu).
-# - The admission webhook runs on loopback; this script registers it with a url: client
-#   config and a throw-away CA (the operator would register it through a Service).
+# - The admission webhook (it gives fractional pods their GPU-sharing ConfigMap references
+#   and the `nvidia` runtime class) runs on 127.0.0.1; this script registers it with a url:
+#   client config and a throw-away CA, as the operator would through a Service. The queue
+#   controller runs without its webhook (which only requires `resources` on a Queue).
+#   The pod group controller (pod group status only) does not run.
+# - The `nvidia` RuntimeClass, which the GPU Operator creates on a real cluster.
 # - A GPU-sharing bind makes the binder create a reservation pod on the chosen node and wait
 #   until that pod's container annotates it with the GPU it was given (it asks NVML). kwok
 #   runs no containers, so the "reservation agent" below writes that one annotation, with a
 #   fake GPU UUID, in place of the container. Everything else is KAI's own code.
+# Ports: FGPU_KAI_PORT_BASE (38400) .. +9 (metrics, probes; the webhook on +8 listens on all
+# interfaces: KAI's admission has no flag for the address). Internal subcommands:
+# `supervise NAME CMD...`, `reservation-agent`.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
