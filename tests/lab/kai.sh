@@ -6,7 +6,7 @@
 #   tests/lab/kai.sh build    fetch the module, package the chart, build the binaries (cached)
 #   tests/lab/kai.sh start    build if needed, then run the components (lab must be up)
 #   tests/lab/kai.sh stop     stop what start started; idempotent
-#   tests/lab/kai.sh status   say what runs
+#   tests/lab/kai.sh status [--quiet]   say what runs; exit 0 only when everything runs
 #   tests/lab/kai.sh env      print exports: FGPU_KAI_CHART, FGPU_KAI_VERSION
 #
 # Everything is cached by version outside the clone, in ${FGPU_CACHE:-~/.cache/fractional-gpu}:
@@ -327,15 +327,18 @@ cmd_stop() {
   log "stopped ${stopped[*]:-nothing (was not running)}"
 }
 
+# status [--quiet]: print each component's state; exit 0 only when all of them run.
 cmd_status() {
-  local name pid
+  local name pid all=0
   for name in "${components[@]}"; do
     if pid=$(running_pid "$name"); then
-      printf '%-20s running, pid %s\n' "$name" "$pid"
+      [[ ${1:-} == --quiet ]] || printf '%-20s running, pid %s\n' "$name" "$pid"
     else
-      printf '%-20s stopped\n' "$name"
+      [[ ${1:-} == --quiet ]] || printf '%-20s stopped\n' "$name"
+      all=1
     fi
   done
+  return $all
 }
 
 cmd_env() {
@@ -348,7 +351,7 @@ case ${1:-} in
   supervise) shift; cmd_supervise "$@" ;;
   reservation-agent) cmd_reservation_agent ;;
   stop) cmd_stop ;;
-  status) cmd_status ;;
+  status) cmd_status "${2:-}" ;;
   env) cmd_env ;;
   *) die "usage: kai.sh build|start|stop|status|env" ;;
 esac
