@@ -32,9 +32,10 @@
 #   until that pod's container annotates it with the GPU it was given (it asks NVML). kwok
 #   runs no containers, so the "reservation agent" below writes that one annotation, with a
 #   fake GPU UUID, in place of the container. Everything else is KAI's own code.
-# Ports: FGPU_KAI_PORT_BASE (38400) .. +9 (metrics, probes; the webhook on +8 listens on all
-# interfaces: KAI's admission has no flag for the address). Internal subcommands:
-# `supervise NAME CMD...`, `reservation-agent`.
+# Ports: FGPU_KAI_PORT_BASE (default: the lab apiserver's port + 2000) .. +9, for metrics
+# and probes on 127.0.0.1; the webhook on +8 listens on all interfaces (KAI's admission has
+# no flag for the address). Internal subcommands: `supervise NAME CMD...`,
+# `reservation-agent`.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,8 +49,14 @@ kai_dir="$lab_dir/kai"
 kubeconfig="$lab_dir/kubeconfig"
 chart="$cache/charts/kai-scheduler-$KAI_VERSION.tgz"
 namespace=${FGPU_KAI_NAMESPACE:-kai-scheduler}
-# Loopback ports for the components' metrics, probes and webhook: base .. base+9.
-port_base=${FGPU_KAI_PORT_BASE:-38400}
+# Loopback ports for the components' metrics, probes and webhook: base .. base+9. Each lab
+# gets its own: by default 2000 above its apiserver's port (18443 for the default lab), so
+# that two labs on one machine do not answer each other's webhook calls.
+lab_api_port() {
+  sed -n 's#.*server: https://127\.0\.0\.1:\([0-9]*\).*#\1#p' "$kubeconfig" 2>/dev/null | head -n 1
+}
+api_port=$(lab_api_port)
+port_base=${FGPU_KAI_PORT_BASE:-$(( ${api_port:-${FGPU_LAB_APISERVER_PORT:-16443}} + 2000 ))}
 components=(podgrouper scheduler binder admission queuecontroller reservation-agent)
 
 die() { echo "kai: $*" >&2; exit 1; }
@@ -292,9 +299,20 @@ webhooks:
 YAML
 }
 
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 cmd_start() {
   [[ -f $kubeconfig ]] || die "no lab kubeconfig at $kubeconfig; start the lab first (tests/scripts/test.sh lab-up)"
   kc get --raw /readyz >/dev/null 2>&1 || die "the lab apiserver does not answer; start the lab first"
+  local name offset ours="" busy=()
+  for name in "${components[@]}"; do ours+=$(running_pid "$name" || true); done
+  if [[ -z $ours ]]; then
+    # Nothing of this lab's KAI runs: its ports must be free.
+    for offset in $(seq 0 9); do
+      port_busy "$(port "$offset")" && busy+=("$(port "$offset")")
+    done
+    [[ ${#busy[@]} -eq 0 ]] || die "ports ${busy[*]} on 127.0.0.1 are in use (another lab's KAI?); choose a free range of 10 with FGPU_KAI_PORT_BASE"
+  fi
   cmd_build
   make_webhook_certs
   local name
