@@ -6,27 +6,36 @@
 #   tests/lab/kai.sh build    fetch the module, package the chart, build the binaries (cached)
 #   tests/lab/kai.sh start    build if needed, then run the components (lab must be up)
 #   tests/lab/kai.sh stop     stop what start started; idempotent
-#   tests/lab/kai.sh status   say what runs
+#   tests/lab/kai.sh status [--quiet]   say what runs; exit 0 only when everything runs
 #   tests/lab/kai.sh env      print exports: FGPU_KAI_CHART, FGPU_KAI_VERSION
 #
 # Everything is cached by version outside the clone, in ${FGPU_CACHE:-~/.cache/fractional-gpu}:
 #   charts/kai-scheduler-<version>.tgz, bin/kai-<component>-<version>/kai-<component>.
 # Processes, pid files and logs live under $FGPU_LAB_DIR/kai/.
 #
-# What runs, and what the lab stands in for (see docs in the role's README section):
+# What runs, and what the lab stands in for (see also roles/kai_scheduler/README.md):
 # - The chart's kai-operator Deployment is created by Helm; kwok reports its pod Running.
 #   The operator itself does NOT run: it would register its webhooks as Service references
 #   with failurePolicy Fail, which the lab apiserver cannot reach (no kube-proxy, no pod
 #   network), so every Queue and KAI pod write would fail. Instead this script runs the
-#   operands the operator would deploy, as processes, with the flags the operator gives them.
+#   operands the operator would deploy, as processes, with the flags the operator gives them
+#   (each waits for KAI's CRDs, which Helm installs, and is restarted if it exits).
 # - The scheduler runs with its built-in configuration, which is what the operator renders
 #   for the chart's default SchedulingShard (binpack for gpu and cpu).
-# - The admission webhook runs on loopback; this script registers it with a url: client
-#   config and a throw-away CA (the operator would register it through a Service).
+# - The admission webhook (it gives fractional pods their GPU-sharing ConfigMap references
+#   and the `nvidia` runtime class) runs on 127.0.0.1; this script registers it with a url:
+#   client config and a throw-away CA, as the operator would through a Service. The queue
+#   controller runs without its webhook (which only requires `resources` on a Queue).
+#   The pod group controller (pod group status only) does not run.
+# - The `nvidia` RuntimeClass, which the GPU Operator creates on a real cluster.
 # - A GPU-sharing bind makes the binder create a reservation pod on the chosen node and wait
 #   until that pod's container annotates it with the GPU it was given (it asks NVML). kwok
 #   runs no containers, so the "reservation agent" below writes that one annotation, with a
 #   fake GPU UUID, in place of the container. Everything else is KAI's own code.
+# Ports: FGPU_KAI_PORT_BASE (default: the lab apiserver's port + 2000) .. +9, for metrics
+# and probes on 127.0.0.1; the webhook on +8 listens on all interfaces (KAI's admission has
+# no flag for the address). Internal subcommands: `supervise NAME CMD...`,
+# `reservation-agent`.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,8 +49,14 @@ kai_dir="$lab_dir/kai"
 kubeconfig="$lab_dir/kubeconfig"
 chart="$cache/charts/kai-scheduler-$KAI_VERSION.tgz"
 namespace=${FGPU_KAI_NAMESPACE:-kai-scheduler}
-# Loopback ports for the components' metrics, probes and webhook: base .. base+9.
-port_base=${FGPU_KAI_PORT_BASE:-38400}
+# Loopback ports for the components' metrics, probes and webhook: base .. base+9. Each lab
+# gets its own: by default 2000 above its apiserver's port (18443 for the default lab), so
+# that two labs on one machine do not answer each other's webhook calls.
+lab_api_port() {
+  sed -n 's#.*server: https://127\.0\.0\.1:\([0-9]*\).*#\1#p' "$kubeconfig" 2>/dev/null | head -n 1
+}
+api_port=$(lab_api_port)
+port_base=${FGPU_KAI_PORT_BASE:-$(( ${api_port:-${FGPU_LAB_APISERVER_PORT:-16443}} + 2000 ))}
 components=(podgrouper scheduler binder admission queuecontroller reservation-agent)
 
 die() { echo "kai: $*" >&2; exit 1; }
@@ -284,9 +299,20 @@ webhooks:
 YAML
 }
 
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 cmd_start() {
   [[ -f $kubeconfig ]] || die "no lab kubeconfig at $kubeconfig; start the lab first (tests/scripts/test.sh lab-up)"
   kc get --raw /readyz >/dev/null 2>&1 || die "the lab apiserver does not answer; start the lab first"
+  local name offset ours="" busy=()
+  for name in "${components[@]}"; do ours+=$(running_pid "$name" || true); done
+  if [[ -z $ours ]]; then
+    # Nothing of this lab's KAI runs: its ports must be free.
+    for offset in $(seq 0 9); do
+      port_busy "$(port "$offset")" && busy+=("$(port "$offset")")
+    done
+    [[ ${#busy[@]} -eq 0 ]] || die "ports ${busy[*]} on 127.0.0.1 are in use (another lab's KAI?); choose a free range of 10 with FGPU_KAI_PORT_BASE"
+  fi
   cmd_build
   make_webhook_certs
   local name
@@ -319,15 +345,18 @@ cmd_stop() {
   log "stopped ${stopped[*]:-nothing (was not running)}"
 }
 
+# status [--quiet]: print each component's state; exit 0 only when all of them run.
 cmd_status() {
-  local name pid
+  local name pid all=0
   for name in "${components[@]}"; do
     if pid=$(running_pid "$name"); then
-      printf '%-20s running, pid %s\n' "$name" "$pid"
+      [[ ${1:-} == --quiet ]] || printf '%-20s running, pid %s\n' "$name" "$pid"
     else
-      printf '%-20s stopped\n' "$name"
+      [[ ${1:-} == --quiet ]] || printf '%-20s stopped\n' "$name"
+      all=1
     fi
   done
+  return $all
 }
 
 cmd_env() {
@@ -340,7 +369,7 @@ case ${1:-} in
   supervise) shift; cmd_supervise "$@" ;;
   reservation-agent) cmd_reservation_agent ;;
   stop) cmd_stop ;;
-  status) cmd_status ;;
+  status) cmd_status "${2:-}" ;;
   env) cmd_env ;;
   *) die "usage: kai.sh build|start|stop|status|env" ;;
 esac
