@@ -3,24 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of the device plugin filters (a thin layer over module_utils/device_plugin_config)."""
 
-import sys
-from pathlib import Path
-
-try:
-    from ansible_collections.fractional.gpu.plugins.filter import device_plugin_node_problems  # noqa: F401
-except ImportError:
-    # Plain pytest in a clone that does not sit at ansible_collections/fractional/gpu:
-    # expose the clone under that name through a symlink in the ignored tests/output/.
-    _root = Path(__file__).resolve().parents[4]
-    _namespace = _root / "tests" / "output" / ".collection-path" / "ansible_collections" / "fractional"
-    _namespace.mkdir(parents=True, exist_ok=True)
-    try:
-        (_namespace / "gpu").symlink_to(_root, target_is_directory=True)
-    except FileExistsError:
-        pass
-    sys.path.insert(0, str(_namespace.parent.parent))
-
-from ansible_collections.fractional.gpu.plugins.filter import (  # noqa: E402
+from ansible_collections.fractional.gpu.plugins.filter import (
     device_plugin_node_problems,
     device_plugin_plan,
     device_plugin_problems,

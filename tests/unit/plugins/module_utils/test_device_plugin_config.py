@@ -3,26 +3,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of plugins/module_utils/device_plugin_config.py: the device plugin's rules."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
 
-try:
-    from ansible_collections.fractional.gpu.plugins.module_utils import device_plugin_config as dpc
-except ImportError:
-    # Plain pytest in a clone that does not sit at ansible_collections/fractional/gpu:
-    # expose the clone under that name through a symlink in the ignored tests/output/.
-    _root = Path(__file__).resolve().parents[4]
-    _namespace = _root / "tests" / "output" / ".collection-path" / "ansible_collections" / "fractional"
-    _namespace.mkdir(parents=True, exist_ok=True)
-    try:
-        (_namespace / "gpu").symlink_to(_root, target_is_directory=True)
-    except FileExistsError:
-        pass
-    sys.path.insert(0, str(_namespace.parent.parent))
-    from ansible_collections.fractional.gpu.plugins.module_utils import device_plugin_config as dpc
+from ansible_collections.fractional.gpu.plugins.module_utils import device_plugin_config as dpc
 
 POOL_LABEL = "fractional.gpu/pool"
 

@@ -1,25 +1,9 @@
 # -*- coding: utf-8 -*-
 """Unit tests of plugins/module_utils/kai_queues.py and the filters that expose it."""
 
-import sys
-from pathlib import Path
+from ansible_collections.fractional.gpu.plugins.module_utils import kai_queues
 
-try:
-    from ansible_collections.fractional.gpu.plugins.module_utils import kai_queues
-except ImportError:
-    # Plain pytest in a clone that does not sit at ansible_collections/fractional/gpu:
-    # expose the clone under that name through a symlink in the ignored tests/output/.
-    _root = Path(__file__).resolve().parents[4]
-    _namespace = _root / "tests" / "output" / ".collection-path" / "ansible_collections" / "fractional"
-    _namespace.mkdir(parents=True, exist_ok=True)
-    try:
-        (_namespace / "gpu").symlink_to(_root, target_is_directory=True)
-    except FileExistsError:
-        pass
-    sys.path.insert(0, str(_namespace.parent.parent))
-    from ansible_collections.fractional.gpu.plugins.module_utils import kai_queues
-
-from ansible_collections.fractional.gpu.plugins.filter.kai_queues import FilterModule  # noqa: E402
+from ansible_collections.fractional.gpu.plugins.filter.kai_queues import FilterModule
 
 validate = kai_queues.validate_queues
 
