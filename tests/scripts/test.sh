@@ -50,7 +50,15 @@ stage_sanity() (
 
 stage_lint() {
   step "ansible-lint (production profile)"
-  (cd "$REPO" && ANSIBLE_COLLECTIONS_PATH="$(collections_path)" ansible-lint --profile production)
+  local collections role
+  collections=$(collections_path)
+  (cd "$REPO" && ANSIBLE_COLLECTIONS_PATH="$collections" ansible-lint --profile production)
+  step "ansible-doc renders every role's argument specs"
+  for role in "$REPO"/roles/*/; do
+    role=$(basename "$role")
+    ANSIBLE_COLLECTIONS_PATH="$collections" ansible-doc -t role "fractional.gpu.$role" >/dev/null \
+      || die "ansible-doc -t role fractional.gpu.$role failed"
+  done
 }
 
 stage_ee() (
