@@ -63,6 +63,7 @@ _value:
   elements: str
 """
 
+
 def mig_config_errors(config, config_name, gpu_product, gpu_count):
     try:
         count = int(gpu_count)

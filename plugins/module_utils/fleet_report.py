@@ -111,8 +111,8 @@ def report_row(node, pool, strategy, expected, checks=None):
     # Resources at zero are as good as absent: the kubelet keeps a renamed one at 0.
     for name in sorted(set(expected) | {k for k, v in found.items() if v}):
         if expected.get(name, 0) != found.get(name, 0):
-            problems.append("%s: expected %d, found %d" % (name, expected.get(name, 0),
-                                                          found.get(name, 0)))
+            problems.append("%s: expected %d, found %d"
+                            % (name, expected.get(name, 0), found.get(name, 0)))
     for name, passed in sorted((checks or {}).items()):
         if not passed:
             problems.append("%s failed" % name)
