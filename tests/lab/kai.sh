@@ -53,7 +53,9 @@ namespace=${FGPU_KAI_NAMESPACE:-kai-scheduler}
 # gets its own: by default 2000 above its apiserver's port (18443 for the default lab), so
 # that two labs on one machine do not answer each other's webhook calls.
 lab_api_port() {
-  sed -n 's#.*server: https://127\.0\.0\.1:\([0-9]*\).*#\1#p' "$kubeconfig" 2>/dev/null | head -n 1
+  # No kubeconfig yet (a build before the lab's first start): no port.
+  [[ -f $kubeconfig ]] || return 0
+  sed -n 's#.*server: https://127\.0\.0\.1:\([0-9]*\).*#\1#p' "$kubeconfig" | head -n 1
 }
 api_port=$(lab_api_port)
 port_base=${FGPU_KAI_PORT_BASE:-$(( ${api_port:-${FGPU_LAB_APISERVER_PORT:-16443}} + 2000 ))}
