@@ -2,12 +2,16 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Wall time of a converged re-run of playbooks/site.yml at two fleet sizes, in one run.
 
-For each size the lab is started anew with that many GPU nodes (the lab's own six, and
-copies of the first node's shape in a MIG pool of their own, pool_scale), site.yml runs
-once to converge, and then again: the second run is timed and must report changed=0.
+For each size the lab is started anew with that many GPU nodes (the lab's own, and copies
+of the first node's shape, an 8 x H100 node, in a pool of their own, pool_scale), site.yml
+runs once to converge, and then again: the second run is timed and must report changed=0.
 Prints one line per size and the ratio of the two times.
 
-    python tests/benchmarks/fleet_bench.py [--sizes 10 100] [--forks 10]
+The scale pool is time-sliced by default (--scale-strategy mig partitions it instead: every
+extra node then also runs nvidia-smi and NVML on its simulated host, which on 2 cores is
+mostly the cost of starting the simulator's processes).
+
+    python tests/benchmarks/fleet_bench.py [--sizes 10 100] [--forks 10] [--scale-strategy S]
 
 Run it with the lab's environment (`make lab-up` once builds everything; this script
 starts and stops the lab itself) and the venv's python.
@@ -32,16 +36,18 @@ BASE_NODES = len(yaml.safe_load((REPO / "tests/lab/nodes.yaml").read_text())["no
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
-def scale_inventory(directory: Path, extra: int) -> Path:
+def scale_inventory(directory: Path, extra: int, strategy: str) -> Path:
     """The extra nodes as one more pool of the lab inventory's gpu_nodes."""
     path = directory / "scale.yml"
-    # The extra nodes copy the first node's shape (an H100 node of pool h100): same config.
-    h100_pool = yaml.safe_load((REPO / "inventories/lab/group_vars/pool_h100.yml").read_text())
+    if strategy == "mig":
+        # The extra nodes copy the first node's shape (an H100 node of pool h100).
+        pool_vars = yaml.safe_load((REPO / "inventories/lab/group_vars/pool_h100.yml").read_text())
+    else:
+        pool_vars = {"pool_strategy": "time_slicing",
+                     "pool_time_slicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": 2}]}}
     path.write_text(yaml.safe_dump({"all": {"children": {"gpu_nodes": {"children": {
-        "pool_scale": {
-            "hosts": {f"gpu-scale-{i}": None for i in range(extra)},
-            "vars": {"pool_strategy": "mig", "mig_config_name": h100_pool["mig_config_name"]},
-        }}}}}}))
+        "pool_scale": {"hosts": {f"gpu-scale-{i}": None for i in range(extra)},
+                       "vars": pool_vars}}}}}}))
     return path
 
 
@@ -68,13 +74,19 @@ def lab_env() -> dict:
     return env
 
 
-def measure(size: int, forks: int) -> tuple[float, int]:
+def measure(size: int, forks: int, strategy: str) -> tuple[float, int]:
     extra = max(0, size - BASE_NODES)
     subprocess.run([*LAB, "down"], check=True, capture_output=True)
     subprocess.run([*LAB, "up", "--extra-nodes", str(extra)], check=True, capture_output=True)
     env = lab_env()
+    # The GPU software the lab stands in for (as make demo starts it).
+    for simulator in ("operator_sim.py", "device_plugin_sim.py"):
+        subprocess.run([sys.executable, str(REPO / "tests/lab" / simulator), "start"],
+                       check=True, capture_output=True, env=env)
+    subprocess.run([str(REPO / "tests/lab/kai.sh"), "start"], check=True, capture_output=True,
+                   env=env)
     with tempfile.TemporaryDirectory() as tmp:
-        inventory = scale_inventory(Path(tmp), extra)
+        inventory = scale_inventory(Path(tmp), extra, strategy)
         site(inventory, forks, env)
         elapsed, recap = site(inventory, forks, env)
     changed = sum(c for c, _u, _f in recap.values())
@@ -88,8 +100,10 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs=2, default=[10, 100])
     parser.add_argument("--forks", type=int, default=10)
+    parser.add_argument("--scale-strategy", choices=["time_slicing", "mig"],
+                        default="time_slicing")
     args = parser.parse_args()
-    results = [measure(size, args.forks) for size in args.sizes]
+    results = [measure(size, args.forks, args.scale_strategy) for size in args.sizes]
     small, large = results[0][0], results[1][0]
     print(f"ratio {args.sizes[1]}/{args.sizes[0]} nodes: {large / small:.2f}x time for "
           f"{args.sizes[1] / args.sizes[0]:.0f}x nodes")
