@@ -40,15 +40,11 @@ The background loop exits by itself when the lab's apiserver has been gone for a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 from collections import Counter
 
@@ -69,30 +65,6 @@ GONE_AFTER_S = 60
 
 def log(msg: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {NAME}: {msg}", file=sys.stderr, flush=True)
-
-
-class Api:
-    """Just enough of the Kubernetes API, over the lab's admin client certificate."""
-
-    def __init__(self) -> None:
-        self.ctx = ssl.create_default_context(cafile=str(lab.pki("ca.crt")))
-        self.ctx.load_cert_chain(str(lab.pki("admin.crt")), str(lab.pki("admin.key")))
-        # The lab's kubeconfig names its apiserver (its port is per lab: FGPU_LAB_APISERVER_PORT).
-        config = yaml.safe_load(lab.kubeconfig_path().read_text())
-        self.base = config["clusters"][0]["cluster"]["server"]
-
-    def call(self, method: str, path: str, body: dict | None = None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        if body is not None:
-            req.add_header("Content-Type", "application/merge-patch+json")
-        try:
-            with urllib.request.urlopen(req, context=self.ctx, timeout=10) as resp:
-                return json.loads(resp.read().decode())
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return None
-            raise RuntimeError(f"{method} {path}: HTTP {exc.code} {exc.read().decode(errors='replace')[:300]}")
 
 
 def load_config(text: str) -> dict:
@@ -195,7 +167,7 @@ def status_resources(node: dict) -> set:
     return set(status.get("capacity", {})) | set(status.get("allocatable", {}))
 
 
-def sync(api: Api, namespace: str) -> list[str]:
+def sync(api: lab.Api, namespace: str) -> list[str]:
     """One pass over every GPU node; returns what changed."""
     policy = api.call("GET", "/apis/nvidia.com/v1/clusterpolicies/cluster-policy")
     ref = ((policy or {}).get("spec", {}).get("devicePlugin") or {}).get("config") or {}
@@ -262,13 +234,13 @@ def sync(api: Api, namespace: str) -> list[str]:
 
 
 def cmd_sync(args) -> int:
-    for line in sync(Api(), args.namespace):
+    for line in sync(lab.Api(), args.namespace):
         print(line)
     return 0
 
 
 def cmd_run(args) -> int:
-    api = Api()
+    api = lab.Api()
     last_ok = time.monotonic()
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))

@@ -28,6 +28,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -277,6 +278,35 @@ def api_get(path: str, timeout: float = 5) -> tuple[int, str]:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
+
+
+class Api:
+    """Just enough of the Kubernetes API for the lab's simulators, over the lab's admin
+    client certificate; the apiserver's address comes from the lab's kubeconfig."""
+
+    def __init__(self) -> None:
+        self.ctx = ssl.create_default_context(cafile=str(pki("ca.crt")))
+        self.ctx.load_cert_chain(str(pki("admin.crt")), str(pki("admin.key")))
+        config = yaml.safe_load(kubeconfig_path().read_text())
+        self.base = config["clusters"][0]["cluster"]["server"]
+
+    def call(self, method: str, path: str, body: dict | None = None):
+        """The decoded answer; None for 404."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if body is not None:
+            req.add_header("Content-Type", "application/merge-patch+json" if method == "PATCH"
+                           else "application/json")
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=10) as resp:
+                return json.loads(resp.read().decode())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise RuntimeError(f"{method} {path}: HTTP {exc.code} "
+                               f"{exc.read().decode(errors='replace')[:300]}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise ConnectionError(f"the apiserver does not answer: {exc}") from exc
 
 
 def wait_ready() -> None:

@@ -50,12 +50,9 @@ import argparse
 import json
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import yaml
 
@@ -82,37 +79,9 @@ def log(msg: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {NAME}: {msg}", file=sys.stderr, flush=True)
 
 
-class Api:
-    """Just enough of the Kubernetes API, over the lab's admin client certificate."""
-
-    def __init__(self) -> None:
-        self.ctx = ssl.create_default_context(cafile=str(lab.pki("ca.crt")))
-        self.ctx.load_cert_chain(str(lab.pki("admin.crt")), str(lab.pki("admin.key")))
-        config = yaml.safe_load(lab.kubeconfig_path().read_text())
-        self.base = config["clusters"][0]["cluster"]["server"]
-
-    def call(self, method: str, path: str, body: dict | None = None):
-        """The decoded answer; None for 404."""
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        if body is not None:
-            req.add_header("Content-Type", "application/merge-patch+json" if method == "PATCH"
-                           else "application/json")
-        try:
-            with urllib.request.urlopen(req, context=self.ctx, timeout=10) as resp:
-                return json.loads(resp.read().decode())
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return None
-            raise RuntimeError(f"{method} {path}: HTTP {exc.code} "
-                               f"{exc.read().decode(errors='replace')[:300]}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise ConnectionError(f"the apiserver does not answer: {exc}") from exc
-
-
 # --- the controller ---------------------------------------------------------------------
 
-def report_ready(api: Api, policy: dict) -> None:
+def report_ready(api: lab.Api, policy: dict) -> None:
     if (policy.get("status") or {}).get("state") != "ready":
         api.call("PATCH", f"/apis/nvidia.com/v1/clusterpolicies/{POLICY}/status",
                  {"status": {"state": "ready"}})
@@ -170,7 +139,7 @@ def mounted_name(obj: dict) -> str | None:
     return None
 
 
-def reconcile_daemonset(api: Api, policy: dict) -> None:
+def reconcile_daemonset(api: lab.Api, policy: dict) -> None:
     path = f"/apis/apps/v1/namespaces/{OPERATOR_NAMESPACE}/daemonsets"
     current = api.call("GET", f"{path}/{MANAGER}")
     enabled = ((policy.get("spec") or {}).get("migManager") or {}).get("enabled") is not False
@@ -194,7 +163,7 @@ def reconcile_daemonset(api: Api, policy: dict) -> None:
 
 # --- the MIG manager --------------------------------------------------------------------
 
-def read_configmap(api: Api, name: str) -> tuple[bool, str | None]:
+def read_configmap(api: lab.Api, name: str) -> tuple[bool, str | None]:
     """(exists, config.yaml text or None)."""
     cm = api.call("GET", f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/configmaps/{name}")
     if cm is None:
@@ -226,11 +195,11 @@ def geometry_run(node: str, config: dict, config_name: str, check_mode: bool):
         return None, str(exc)
 
 
-def set_state(api: Api, node: str, state: str) -> None:
+def set_state(api: lab.Api, node: str, state: str) -> None:
     api.call("PATCH", f"/api/v1/nodes/{node}", {"metadata": {"labels": {STATE_LABEL: state}}})
 
 
-def apply_config(api: Api, node: str, wanted: str, text: str | None) -> str:
+def apply_config(api: lab.Api, node: str, wanted: str, text: str | None) -> str:
     """What reconfigure's Run() does for one label value; returns the final state."""
     try:
         config = yaml.safe_load(text or "") or {}
@@ -256,7 +225,7 @@ def apply_config(api: Api, node: str, wanted: str, text: str | None) -> str:
     return state
 
 
-def run_manager(api: Api, pod: dict, node: dict) -> bool:
+def run_manager(api: lab.Api, pod: dict, node: dict) -> bool:
     """One look of the pod's MIG manager at its node; True when it applied something."""
     meta = pod["metadata"]
     seen = json.loads((meta.get("annotations") or {}).get(POD_ANNOTATION) or "null")
@@ -283,7 +252,7 @@ def run_manager(api: Api, pod: dict, node: dict) -> bool:
     return applied
 
 
-def sync(api: Api) -> int:
+def sync(api: lab.Api) -> int:
     policy = api.call("GET", f"/apis/nvidia.com/v1/clusterpolicies/{POLICY}") \
         if api.call("GET", "/apis/nvidia.com/v1") is not None else None
     if policy is None:
@@ -305,7 +274,7 @@ def sync(api: Api) -> int:
 
 
 def run_loop() -> None:
-    api = Api()
+    api = lab.Api()
     last_ok = time.monotonic()
     while time.monotonic() - last_ok < GONE_AFTER_S:
         try:
@@ -347,7 +316,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(lab.link_collection()))
     if args.command == "sync":
-        sync(Api())
+        sync(lab.Api())
     else:
         {"run": run_loop, "start": start, "stop": stop}[args.command]()
     return 0
