@@ -502,6 +502,10 @@ def cmd_up(args) -> None:
     else:
         stop_all()  # a half-started lab from an earlier run
         for port in (ETCD_PORT, ETCD_PORT + 1, APISERVER_PORT):
+            # A port held a moment longer (a client connection closing) frees itself.
+            deadline = time.monotonic() + 10
+            while port_in_use(port) and time.monotonic() < deadline:
+                time.sleep(0.5)
             if port_in_use(port):
                 raise LabError(f"port {port} on 127.0.0.1 is in use by another program; stop "
                                "it, or choose other ports with FGPU_LAB_ETCD_PORT / "
