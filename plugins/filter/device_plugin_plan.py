@@ -18,7 +18,7 @@ description:
 - Given valid pools (see P(fractional.gpu.device_plugin_problems#filter)) and the cluster's nodes, selects
   each pool's nodes (by name, or by the pool label) and plans the C(nvidia.com/device-plugin.config) label
   changes and the ConfigMap data (one key per sharing pool plus a default key without sharing).
-positional: _input, nodes, pool_label, default_key, default_mig_strategy
+positional: _input, nodes, pool_label, default_key, mig_strategy, existing
 options:
   _input:
     description: The pools.
@@ -38,10 +38,16 @@ options:
     description: ConfigMap key for nodes outside every sharing pool.
     type: str
     required: true
-  default_mig_strategy:
-    description: C(flags.migStrategy) of the default config.
+  mig_strategy:
+    description: The cluster's MIG strategy (ClusterPolicy C(spec.mig.strategy)), each config's C(flags.migStrategy).
     type: str
+    choices: [none, single, mixed]
     default: none
+  existing:
+    description:
+      - The ConfigMap's data now. Keys of pools not listed in O(_input) stay as they are.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -55,16 +61,21 @@ _value:
   description:
   - C(problems) (pools selecting no node, unknown nodes, nodes in two pools), C(assignments) (node to
     config key, or null when its pool does not share), C(changes) (list of node and label value, null
-    to remove), C(sharing) (whether any pool shares), C(pools) (pool to nodes) and C(data) (ConfigMap
-    data).
+    to remove), C(pools) (pool to nodes).
+  - C(data) (the ConfigMap data once the run is done), C(data_before_labels) (the data to write before
+    the node labels change, the keys that go removed only after no node names them), and C(sharing)
+    (whether C(data) holds a key besides O(default_key): the ConfigMap and the ClusterPolicy's reference
+    to it stay).
   type: dict
 """
 
 
-def device_plugin_plan(pools, nodes, pool_label, default_key, default_mig_strategy="none"):
+def device_plugin_plan(pools, nodes, pool_label, default_key, mig_strategy="none", existing=None):
     """Node assignments, label changes and the ConfigMap data for ``pools``."""
     result = dpc.plan(pools, nodes, pool_label)
-    result["data"] = dpc.configmap_data(pools, default_key, default_mig_strategy)
+    result["data"] = dpc.configmap_data(pools, default_key, mig_strategy, existing)
+    result["data_before_labels"] = dict(existing or {}, **result["data"])
+    result["sharing"] = any(key != default_key for key in result["data"])
     return result
 
 

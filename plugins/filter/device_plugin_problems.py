@@ -20,7 +20,7 @@ description:
 - Replicas below 2, empty resources, unknown resource names, MIG resources without the mixed strategy,
   MPS with MIG resources or the mixed strategy, sharing options under C(flags), unknown flags, a C(rename)
   or C(devices) the plugin ignores, duplicate pool names or keys.
-positional: _input, default_key
+positional: _input, default_key, mig_strategy
 options:
   _input:
     description: The pools, as O(fractional.gpu.time_slicing#role:main:time_slicing_pools).
@@ -31,6 +31,11 @@ options:
     description: ConfigMap key reserved for nodes outside every pool; a pool may not use it.
     type: str
     default: ''
+  mig_strategy:
+    description: The cluster's MIG strategy (ClusterPolicy C(spec.mig.strategy)), which the device plugin runs with.
+    type: str
+    choices: [none, single, mixed]
+    default: none
 """
 
 EXAMPLES = r"""
@@ -48,9 +53,9 @@ _value:
 """
 
 
-def device_plugin_problems(pools, default_key=""):
+def device_plugin_problems(pools, default_key="", mig_strategy="none"):
     """Problems the device plugin would reject or silently ignore in ``pools``; [] when valid."""
-    return dpc.config_problems(pools, default_key)
+    return dpc.config_problems(pools, default_key, mig_strategy)
 
 
 class FilterModule(object):

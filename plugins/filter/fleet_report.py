@@ -5,14 +5,7 @@
 
 from __future__ import absolute_import, division, print_function
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.fractional.gpu.plugins.module_utils.fleet_report import (
-    expected_resources,
-    render_table,
-    report_row,
-)
-from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import MigConfigError
+from ansible_collections.fractional.gpu.plugins.module_utils.fleet_report import fleet_summary
 
 __metaclass__ = type
 
@@ -25,6 +18,10 @@ description:
     advertise (MIG devices per profile, time-sliced replicas x GPUs, or whole GPUs), the
     resources it advertises (C(status.allocatable)), other checks (NVML validation, KAI
     placement) and a status.
+  - With O(hosts), exactly those hosts; a host without an entry in O(pools) (it failed or was
+    unreachable earlier in the run) or without a GPU node is a row that is not ok.
+  - A node whose expected resources cannot be told (an unknown model, a config that does
+    not resolve, GFD's C(-MIG-INVALID)) is a row that names why, not an error.
   - Returns rows for C(set_stats) and a fixed-width table for people.
 options:
   _input:
@@ -37,16 +34,22 @@ options:
       - Per node name - C(pool), C(strategy) (mig, time_slicing, kai, none),
         C(mig_config_name) (MIG), C(time_slicing) (the pool's time slicing settings) and
         C(checks) (a dict of check name to boolean).
-      - Nodes not named here are reported with strategy C(none).
+      - Without O(hosts), nodes not named here are rows that are not ok.
     type: dict
     required: true
+  hosts:
+    description: The hosts in scope (node names); unset, every node of O(_input).
+    type: list
+    elements: str
   mig_config:
     description: The fleet's mig-parted document, for MIG pools.
     type: dict
   mig_strategy:
-    description: The device plugin's MIG strategy (how MIG devices are advertised).
+    description:
+      - The device plugin's MIG strategy (how MIG devices are advertised), ClusterPolicy
+        C(spec.mig.strategy).
     type: str
-    choices: [single, mixed]
+    choices: [none, single, mixed]
     default: mixed
 """
 
@@ -75,23 +78,9 @@ _value:
 """
 
 
-def fleet_report(nodes, pools, mig_config=None, mig_strategy="mixed"):
-    rows = []
-    for node in sorted(nodes, key=lambda n: n["metadata"]["name"]):
-        labels = node["metadata"].get("labels") or {}
-        pool = pools.get(node["metadata"]["name"], {})
-        strategy = pool.get("strategy", "none")
-        try:
-            expected = expected_resources(
-                strategy, labels.get("nvidia.com/gpu.product", ""),
-                labels.get("nvidia.com/gpu.count", 0), mig_config=mig_config,
-                mig_config_name=pool.get("mig_config_name"),
-                time_slicing=pool.get("time_slicing"), mig_strategy=mig_strategy)
-        except (MigConfigError, TypeError, ValueError) as exc:
-            raise AnsibleFilterError("fleet_report: %s: %s" % (node["metadata"]["name"], exc))
-        rows.append(report_row(node, pool.get("pool", "-"), strategy, expected,
-                               pool.get("checks")))
-    return {"rows": rows, "table": render_table(rows), "ok": all(row["ok"] for row in rows)}
+def fleet_report(nodes, pools, hosts=None, mig_config=None, mig_strategy="mixed"):
+    return fleet_summary(nodes, pools, hosts=hosts, mig_config=mig_config,
+                         mig_strategy=mig_strategy)
 
 
 class FilterModule:

@@ -35,7 +35,11 @@ options:
     type: str
     required: true
   gpu_product:
-    description: The node's C(nvidia.com/gpu.product) label or a product name.
+    description:
+      - The node's C(nvidia.com/gpu.product) label (with GPU feature discovery's C(-SHARED)
+        or C(-MIG-<profile>) suffix or without) or a product name.
+      - A C(-MIG-<profile>) label (the single MIG strategy, whose C(nvidia.com/gpu.count)
+        counts MIG devices) is reported as a problem, as the GPUs cannot be told from it.
     type: str
     required: true
   gpu_count:

@@ -17,8 +17,10 @@ GPU feature discovery labeler internal/lm/resource.go, read at v0.17-v0.20):
 - Resource names are ``nvidia.com/gpu`` or, with ``migStrategy: mixed``, one MIG profile
   each, ``nvidia.com/mig-<profile>`` (a ``+`` attribute is advertised as ``.``:
   ``1g.10gb+me`` -> ``nvidia.com/mig-1g.10gb.me``).
-- MPS: ``--mig-strategy=mixed is not supported with MPS``, and MPS does not share MIG
-  devices.
+- ``flags.migStrategy`` is the cluster's MIG strategy (ClusterPolicy ``spec.mig.strategy``,
+  which the operator passes as ``MIG_STRATEGY`` and which overrides the file): what it
+  allows is in ``mig_strategy.sharing_problems`` (MPS refused under ``mixed``, MIG
+  resources only under ``mixed``, MPS never on MIG devices).
 - Silently ignored by the plugin (it logs a warning, or its YAML decoder drops the key):
   a ``rename`` other than ``<name>.shared`` with ``renameByDefault: true``, ``devices``
   other than ``all``, ``renameByDefault`` (or any other sharing option) placed under
@@ -35,18 +37,21 @@ from __future__ import absolute_import, division, print_function
 
 import re
 
+from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import parse_product
 from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import GPU_MODELS
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_strategy import (
+    GPU_RESOURCE as FULL_GPU,
+    MIG_RESOURCE_PREFIX as MIG_PREFIX,
+    STRATEGIES as MIG_STRATEGIES,
+    sharing_problems,
+)
 
 __metaclass__ = type
 
 # Node label the device plugin's config manager reads to pick a ConfigMap key.
 CONFIG_LABEL = "nvidia.com/device-plugin.config"
-FULL_GPU = "nvidia.com/gpu"
-MIG_PREFIX = "nvidia.com/mig-"
 SHARED_SUFFIX = ".shared"
-PRODUCT_SHARED_SUFFIX = "-SHARED"
 STRATEGIES = {"timeSlicing": "time-slicing", "mps": "mps"}  # config key -> GFD label value
-MIG_STRATEGIES = ("none", "single", "mixed")
 MAX_RESOURCE_NAME_LENGTH = 63  # k8s-device-plugin api/config/v1 consts.go
 
 # Flags the plugin's config file accepts (api/config/v1/flags.go, v0.17-v0.20), by section.
@@ -61,7 +66,7 @@ KNOWN_FLAGS = {
 # Options that belong to sharing.timeSlicing / sharing.mps; under flags the plugin drops them.
 SHARING_OPTIONS = ("renameByDefault", "failRequestsGreaterThanOne", "resources", "replicas",
                    "rename", "devices", "timeSlicing", "mps", "sharing")
-POOL_KEYS = ("name", "config_key", "nodes", "sharing", "strategy", "mig_strategy",
+POOL_KEYS = ("name", "config_key", "nodes", "node_selector", "sharing", "strategy",
              "rename_by_default", "fail_requests_greater_than_one", "resources", "flags")
 RESOURCE_KEYS = ("name", "replicas", "rename", "devices")
 
@@ -83,9 +88,9 @@ def pool_defaults(pool):
     result = {
         "config_key": pool.get("name"),
         "nodes": [],
+        "node_selector": {},
         "sharing": True,
         "strategy": "timeSlicing",
-        "mig_strategy": "none",
         "rename_by_default": False,
         "fail_requests_greater_than_one": None,
         "resources": [],
@@ -117,8 +122,9 @@ def _check_flags(where, flags, mig_strategy, problems):
             problems.append("%s: flags.%s is not a device plugin flag (the plugin ignores "
                             "unknown keys); known: %s" % (where, key, ", ".join(KNOWN_FLAGS[None])))
         elif key == "migStrategy":
-            problems.append("%s: set the MIG strategy with the pool's mig_strategy (%s), not "
-                            "flags.migStrategy (%r)" % (where, mig_strategy, value))
+            problems.append("%s: flags.migStrategy (%r) is overridden by the cluster's MIG "
+                            "strategy (%s, ClusterPolicy spec.mig.strategy, set with "
+                            "gpu_operator_mig_strategy); drop it" % (where, value, mig_strategy))
         elif key in ("plugin", "gfd"):
             if not isinstance(value, dict):
                 problems.append("%s: flags.%s must be a mapping" % (where, key))
@@ -149,15 +155,8 @@ def _check_resource(where, index, resource, pool, mig_names, problems):
         problems.append("%s: not a valid device plugin resource name%s" % (rwhere, hint))
     elif name != FULL_GPU and name not in mig_names:
         problems.append("%s: unknown resource; the device plugin advertises nvidia.com/gpu and, "
-                        "with mig_strategy mixed, nvidia.com/mig-<profile> (e.g. "
+                        "under MIG strategy mixed, nvidia.com/mig-<profile> (e.g. "
                         "nvidia.com/mig-1g.10gb)" % rwhere)
-    elif name.startswith(MIG_PREFIX):
-        if pool["strategy"] == "mps":
-            problems.append("%s: MPS does not share MIG devices; use strategy timeSlicing or "
-                            "nvidia.com/gpu" % rwhere)
-        elif pool["mig_strategy"] != "mixed":
-            problems.append("%s: MIG resources are advertised only with mig_strategy mixed "
-                            "(this pool has %s)" % (rwhere, pool["mig_strategy"]))
     replicas = resource.get("replicas")
     if not _is_int(replicas):
         problems.append("%s: replicas must be an integer >= 2, got %r" % (rwhere, replicas))
@@ -177,13 +176,16 @@ def _check_resource(where, index, resource, pool, mig_names, problems):
     return name
 
 
-def config_problems(pools, default_key=""):
-    """Everything the device plugin would reject or silently ignore in ``pools``.
+def config_problems(pools, default_key="", mig_strategy="none"):
+    """Everything the device plugin would reject or silently ignore in ``pools`` under the
+    cluster's MIG strategy.
 
     Returns a list of human-readable problems, empty when the pools are valid. Pools whose
     ``sharing`` is false are checked only for their name, key and nodes.
     """
     problems = []
+    if mig_strategy not in MIG_STRATEGIES:
+        problems.append("MIG strategy %r is not one of %s" % (mig_strategy, ", ".join(MIG_STRATEGIES)))
     if default_key and not _LABEL_VALUE.match(str(default_key)):
         problems.append("default key %r must be a valid label value (at most 63 of A-Z a-z 0-9 "
                         "- _ . starting and ending alphanumeric)" % (default_key,))
@@ -198,7 +200,12 @@ def config_problems(pools, default_key=""):
         pool = pool_defaults(raw)
         where = "pool %s" % pool["name"]
         for key in raw:
-            if key not in POOL_KEYS:
+            if key == "mig_strategy":
+                problems.append("%s: mig_strategy is not a pool setting: the device plugin takes "
+                                "the MIG strategy from the cluster (ClusterPolicy "
+                                "spec.mig.strategy, now %s; gpu_operator_mig_strategy sets it); "
+                                "drop it" % (where, mig_strategy))
+            elif key not in POOL_KEYS:
                 problems.append("%s: unknown option %r (known: %s)" % (where, key, ", ".join(POOL_KEYS)))
         duplicate = pool["name"] in names
         if duplicate:
@@ -216,6 +223,10 @@ def config_problems(pools, default_key=""):
                             "pool (time_slicing_default_key)" % (where, key))
         if not isinstance(pool["nodes"], list) or not all(isinstance(n, str) and n for n in pool["nodes"]):
             problems.append("%s: nodes must be a list of node names" % where)
+        selector = pool["node_selector"]
+        if not isinstance(selector, dict) or not all(
+                isinstance(k, str) and k and isinstance(v, str) for k, v in selector.items()):
+            problems.append("%s: node_selector must map label names to values" % where)
         if not isinstance(pool["sharing"], bool):
             problems.append("%s: sharing must be true or false, got %r" % (where, pool["sharing"]))
             continue
@@ -225,17 +236,13 @@ def config_problems(pools, default_key=""):
             problems.append("%s: strategy %r is not one of %s (and the plugin takes only one of "
                             "sharing.timeSlicing / sharing.mps)" % (where, pool["strategy"], ", ".join(STRATEGIES)))
             continue
-        if pool["mig_strategy"] not in MIG_STRATEGIES:
-            problems.append("%s: mig_strategy %r is not one of %s" % (where, pool["mig_strategy"], ", ".join(MIG_STRATEGIES)))
-        elif pool["strategy"] == "mps" and pool["mig_strategy"] == "mixed":
-            problems.append("%s: the device plugin refuses MPS with mig_strategy mixed "
-                            "(\"--mig-strategy=mixed is not supported with MPS\")" % where)
+        problems.extend(sharing_problems(where, pool, mig_strategy))
         if not isinstance(pool["rename_by_default"], bool):
             problems.append("%s: rename_by_default must be true or false, got %r" % (where, pool["rename_by_default"]))
         if pool["fail_requests_greater_than_one"] not in (None, True, False):
             problems.append("%s: fail_requests_greater_than_one must be true or false, got %r"
                             % (where, pool["fail_requests_greater_than_one"]))
-        _check_flags(where, pool["flags"], pool["mig_strategy"], problems)
+        _check_flags(where, pool["flags"], mig_strategy, problems)
         resources = pool["resources"]
         if not isinstance(resources, list) or not resources:
             problems.append("%s: resources is empty; the device plugin requires at least one "
@@ -250,8 +257,9 @@ def config_problems(pools, default_key=""):
     return problems
 
 
-def render_config(pool):
-    """The device plugin config (a dict, in the plugin's own key order) for one sharing pool."""
+def render_config(pool, mig_strategy="none"):
+    """The device plugin config (a dict, in the plugin's own key order) for one sharing pool
+    under the cluster's MIG strategy."""
     pool = pool_defaults(pool)
     options = {"renameByDefault": bool(pool["rename_by_default"])}
     fail = pool["fail_requests_greater_than_one"]
@@ -260,7 +268,7 @@ def render_config(pool):
     if fail is not None:  # MPS left unset: the plugin's own default (true)
         options["failRequestsGreaterThanOne"] = bool(fail)
     options["resources"] = [{"name": r["name"], "replicas": int(r["replicas"])} for r in pool["resources"]]
-    flags = {"migStrategy": pool["mig_strategy"]}
+    flags = {"migStrategy": mig_strategy}
     flags.update(pool["flags"] or {})
     return {"version": "v1", "flags": flags, "sharing": {pool["strategy"]: options}}
 
@@ -310,13 +318,19 @@ def to_yaml(value, indent=0):
     return "\n".join(lines) + "\n"
 
 
-def configmap_data(pools, default_key, default_mig_strategy="none"):
-    """ConfigMap data: one key per sharing pool plus ``default_key`` (no sharing)."""
-    data = {default_key: to_yaml(default_config(default_mig_strategy))}
+def configmap_data(pools, default_key, mig_strategy="none", existing=None):
+    """ConfigMap data: ``existing`` (the ConfigMap's data now) with one key per listed
+    sharing pool written, the keys of listed pools that do not share removed, and
+    ``default_key`` (no sharing). Keys of pools not listed stay as they are: a run that
+    covers some pools never changes another pool's config."""
+    data = dict(existing or {})
     for raw in pools:
         pool = pool_defaults(raw)
         if pool["sharing"]:
-            data[str(pool["config_key"])] = to_yaml(render_config(pool))
+            data[str(pool["config_key"])] = to_yaml(render_config(pool, mig_strategy))
+        else:
+            data.pop(str(pool["config_key"]), None)
+    data[default_key] = to_yaml(default_config(mig_strategy))
     return data
 
 
@@ -332,15 +346,16 @@ def plan(pools, nodes, pool_label):
     """Which node gets which config key, and which label changes that takes.
 
     ``nodes`` are Node objects as the API returns them. A pool selects its ``nodes`` by
-    name, or else every node whose ``pool_label`` equals the pool's name. Returns a dict:
+    name, or else every node that carries all of its ``node_selector`` labels (default: the
+    ``pool_label`` with the pool's name). Returns a dict:
 
     - ``problems``: a pool that shares but selects no node, an unknown node name, a node
       selected by two pools;
     - ``assignments``: {node: config key, or None for a pool that does not share};
     - ``changes``: [{node, value}] where the node's ``nvidia.com/device-plugin.config``
       label must change (value None: remove it), including nodes that still carry the key
-      of a listed pool they no longer belong to;
-    - ``sharing``: whether any pool shares; ``pools``: {pool name: [node, ...]}.
+      of a listed pool they no longer belong to; nodes outside the listed pools keep theirs;
+    - ``pools``: {pool name: [node, ...]}.
     """
     by_name = dict((_name(n), n) for n in nodes)
     problems, assignments, members = [], {}, {}
@@ -355,10 +370,13 @@ def plan(pools, nodes, pool_label):
                 else:
                     problems.append("pool %s: node %s does not exist" % (pool["name"], node_name))
         else:
-            selected = sorted(n for n, obj in by_name.items() if _labels(obj).get(pool_label) == pool["name"])
+            selector = pool["node_selector"] or {pool_label: pool["name"]}
+            selected = sorted(n for n, obj in by_name.items()
+                              if all(_labels(obj).get(k) == v for k, v in selector.items()))
             if not selected and pool["sharing"]:
-                problems.append("pool %s: no node carries the label %s=%s (set the pool's nodes "
-                                "or label the nodes)" % (pool["name"], pool_label, pool["name"]))
+                problems.append("pool %s: no node carries the label %s (set the pool's nodes "
+                                "or label the nodes)" % (pool["name"], ", ".join(
+                                    "%s=%s" % item for item in sorted(selector.items()))))
         members[pool["name"]] = selected
         for node_name in selected:
             if node_name in owner:
@@ -382,7 +400,6 @@ def plan(pools, nodes, pool_label):
         "problems": problems,
         "assignments": assignments,
         "changes": changes,
-        "sharing": any(pool_defaults(p)["sharing"] for p in pools),
         "pools": members,
     }
 
@@ -397,7 +414,7 @@ def _quantity(value):
 def _mig_in_use(labels):
     """Whether GFD's labels say the node's GPUs are partitioned: then nvidia.com/gpu counts MIG
     devices (single strategy) or nothing (mixed), not the physical GPUs."""
-    return ("-MIG-" in labels.get(FULL_GPU + ".product", "")
+    return (parse_product(labels.get(FULL_GPU + ".product")).mig_profile is not None
             or any(k.startswith(MIG_PREFIX) and k.endswith(".count") for k in labels)
             or labels.get("nvidia.com/mig.config", "all-disabled") not in ("", "all-disabled"))
 
@@ -425,7 +442,7 @@ def node_problems(node, pool=None):
         if _quantity(allocatable.get(FULL_GPU + SHARED_SUFFIX, 0)):
             problems.append("%s: still advertises %s%s" % (name, FULL_GPU, SHARED_SUFFIX))
         product = labels.get(FULL_GPU + ".product", "")
-        if product.endswith(PRODUCT_SHARED_SUFFIX):
+        if parse_product(product).shared:
             problems.append("%s: %s.product is %s (still -SHARED)" % (name, FULL_GPU, product))
         if labels.get(FULL_GPU + ".replicas", "1") not in ("0", "1"):
             problems.append("%s: %s.replicas is %s, expected 1" % (name, FULL_GPU, labels[FULL_GPU + ".replicas"]))
@@ -453,9 +470,9 @@ def node_problems(node, pool=None):
             problems.append("%s: %s.sharing-strategy is %s, expected %s"
                             % (name, rname, labels.get(rname + ".sharing-strategy"), strategy))
         product = labels.get(rname + ".product", "")
-        if renamed and product.endswith(PRODUCT_SHARED_SUFFIX):
+        if renamed and parse_product(product).shared:
             problems.append("%s: %s.product is %s; a renamed resource keeps the plain product name" % (name, rname, product))
-        if not renamed and not product.endswith(PRODUCT_SHARED_SUFFIX):
+        if not renamed and not parse_product(product).shared:
             problems.append("%s: %s.product is %r, expected the -SHARED suffix" % (name, rname, product))
     return problems
 

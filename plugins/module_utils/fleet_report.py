@@ -8,37 +8,42 @@ from __future__ import absolute_import, division, print_function
 
 from collections import Counter
 
-from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import (
-    model_by_product_name,
+from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import (
+    MIG_INVALID,
+    parse_product,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
     MigConfigError,
     desired_from_config,
 )
-from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import GpuState
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_strategy import (
+    GPU_RESOURCE,
+    MIG_RESOURCE_PREFIX,
+    MIXED,
+    NONE,
+    SINGLE,
+    mig_layouts,
+    node_gpus,
+)
 
 __metaclass__ = type
 
-GPU_RESOURCE = "nvidia.com/gpu"
-MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
-NVIDIA_VENDOR_ID = 0x10DE
 COLUMNS = ("node", "pool", "gpu model", "strategy", "expected", "found", "status")
 
 
-def node_gpus(gpu_product, gpu_count):
-    """The GPUs of a node as its host would report them, from GPU feature discovery's
-    labels; None when the collection does not know the model."""
-    model = model_by_product_name(gpu_product)
-    if model is None:
-        return None
-    return [GpuState(index=index, name=model.product_name, model=model.key,
-                     pci_device_id=model.pci_device_ids[0] << 16 | NVIDIA_VENDOR_ID,
-                     mig_capable=model.mig_capable)
-            for index in range(int(gpu_count))]
+class ReportError(ValueError):
+    """A node whose expected resources cannot be told; the summary reports it."""
 
 
 def mig_config_errors(config, config_name, gpu_product, gpu_count):
-    """Every problem of a mig-parted config for a node's GPUs; empty when it fits."""
+    """Every problem of a mig-parted config for a node's GPUs, from its GFD labels; empty
+    when it fits."""
+    label = parse_product(gpu_product)
+    if label.mig_profile is not None:
+        return ["the node's GPU labels describe MIG devices, not GPUs (nvidia.com/gpu.product "
+                "'%s' under the MIG strategy single, whose nvidia.com/gpu.count counts MIG "
+                "devices): the GPUs cannot be checked from labels; check on the host "
+                "(mig_operator_host_checks: true)" % gpu_product]
     gpus = node_gpus(gpu_product, gpu_count)
     if gpus is None:
         return ["unknown GPU model '%s': the collection cannot check its MIG profiles"
@@ -50,21 +55,44 @@ def mig_config_errors(config, config_name, gpu_product, gpu_count):
     return []
 
 
-def mig_resources(config, config_name, gpu_product, gpu_count, mig_strategy="mixed"):
-    """The extended resources a node advertises once the MIG config is applied: with the
-    device plugin's mixed strategy one nvidia.com/mig-<profile> per profile, with single
-    all MIG devices as nvidia.com/gpu."""
-    gpus = node_gpus(gpu_product, gpu_count)
-    _name, desired, _warnings = desired_from_config(config, config_name, gpus)
+def physical_gpu_count(config, config_name, gpu_product, gpu_count):
+    """The node's GPU count from GFD's labels. Under the single strategy, once MIG devices
+    exist, nvidia.com/gpu.product carries -MIG-<profile> and nvidia.com/gpu.count counts MIG
+    devices: the GPUs are that count over the MIG devices the config gives one GPU."""
+    count = int(gpu_count)
+    profile = parse_product(gpu_product).mig_profile
+    if profile is None:
+        return count
+    if profile == MIG_INVALID:
+        raise ReportError("GPU feature discovery labels the node %s: under the MIG strategy "
+                          "single its GPUs must all be in MIG mode with one profile"
+                          % gpu_product)
+    per_gpu = len((mig_layouts(config, config_name, gpu_product, 1) or {}).get(0) or [])
+    if not per_gpu or count % per_gpu:
+        raise ReportError("nvidia.com/gpu.count %d (MIG devices %s) is not a whole number of "
+                          "GPUs with the %d MIG device(s) per GPU of config '%s'"
+                          % (count, profile, per_gpu, config_name))
+    return count // per_gpu
+
+
+def mig_resources(config, config_name, gpu_product, gpu_count, mig_strategy=MIXED):
+    """The extended resources a node advertises once the MIG config is applied: under the
+    device plugin's mixed strategy one nvidia.com/mig-<profile> per profile, under single
+    every MIG device as nvidia.com/gpu, under none whole GPUs only."""
+    count = physical_gpu_count(config, config_name, gpu_product, gpu_count)
+    if mig_strategy == NONE:
+        return {GPU_RESOURCE: count}
+    layouts = mig_layouts(config, config_name, gpu_product, count)
+    if layouts is None:
+        raise ReportError("config '%s' cannot be resolved for %d x %s"
+                          % (config_name, count, gpu_product))
     counts = Counter()
-    for index in range(int(gpu_count)):
-        wanted = desired.get(index)
-        if wanted is None or not wanted.mig_enabled:
+    for index in range(count):
+        profiles = layouts.get(index) or []
+        if not profiles:
             counts[GPU_RESOURCE] += 1
-            continue
-        for profile in wanted.layout_names():
-            key = GPU_RESOURCE if mig_strategy == "single" else MIG_RESOURCE_PREFIX + profile
-            counts[key] += 1
+        for profile in profiles:
+            counts[GPU_RESOURCE if mig_strategy == SINGLE else MIG_RESOURCE_PREFIX + profile] += 1
     return dict(counts)
 
 
@@ -78,7 +106,7 @@ def share(devices, sharing):
 
 
 def expected_resources(strategy, gpu_product, gpu_count, mig_config=None, mig_config_name=None,
-                       time_slicing=None, mig_strategy="mixed"):
+                       time_slicing=None, mig_strategy=MIXED):
     """``time_slicing``: the pool's sharing settings when it shares (a time-sliced pool, or
     a MIG pool sharing its MIG devices), else empty."""
     if strategy == "mig":
@@ -102,31 +130,73 @@ def _format(resources):
     return ", ".join(shown) or "-"
 
 
-def report_row(node, pool, strategy, expected, checks=None):
-    """One line of the summary. ``checks``: other results for the node ({name: bool}),
-    e.g. the NVML validation of a MIG host or the KAI placement proof."""
+def report_row(node, pool, strategy, expected, checks=None, problems=None):
+    """One line of the summary. ``checks``: other results for the node ({name: True, or
+    False / a sentence when it did not pass}), e.g. the NVML validation of a MIG host or
+    the KAI placement proof. ``problems``: what is already known to be wrong; ``expected``
+    None: not compared (nothing can be expected of the node)."""
     labels = node["metadata"].get("labels") or {}
     found = found_resources(node)
-    problems = []
+    problems = list(problems or [])
     # Resources at zero are as good as absent: the kubelet keeps a renamed one at 0.
-    for name in sorted(set(expected) | {k for k, v in found.items() if v}):
+    compared = set() if expected is None else set(expected) | {k for k, v in found.items() if v}
+    for name in sorted(compared):
         if expected.get(name, 0) != found.get(name, 0):
             problems.append("%s: expected %d, found %d"
                             % (name, expected.get(name, 0), found.get(name, 0)))
     for name, passed in sorted((checks or {}).items()):
-        if not passed:
-            problems.append("%s failed" % name)
+        if passed is not True:
+            problems.append("%s %s" % (name, passed if passed else "failed"))
     return {
         "node": node["metadata"]["name"],
         "pool": pool,
         "gpu_model": labels.get("nvidia.com/gpu.product", "?"),
         "strategy": strategy,
-        "expected": expected,
+        "expected": expected or {},
         "found": found,
         "checks": checks or {},
         "ok": not problems,
         "problems": problems,
     }
+
+
+NOT_IN_CLUSTER = "no GPU node of that name in the cluster (with nvidia.com/gpu.present=true)"
+NOT_VALIDATED = ("not validated: the host failed or was unreachable earlier in this run "
+                 "(see above)")
+
+
+def fleet_summary(nodes, pools, hosts=None, mig_config=None, mig_strategy=MIXED):
+    """The summary of the hosts in scope. ``nodes``: the GPU nodes as the API returns them;
+    ``pools``: per host validated in this run, its pool, strategy, mig_config_name,
+    time_slicing and checks; ``hosts``: the hosts in scope (None: every node). A host in
+    scope without an entry failed or was unreachable earlier in the run; one without a
+    node is not a GPU node of the cluster: both are rows that are not ok."""
+    by_name = dict((node["metadata"]["name"], node) for node in nodes)
+    rows = []
+    for name in sorted(by_name if hosts is None else set(hosts)):
+        node = by_name.get(name) or {"metadata": {"name": name}}
+        pool = pools.get(name)
+        if name not in by_name or pool is None:
+            rows.append(report_row(node, (pool or {}).get("pool", "-"),
+                                   (pool or {}).get("strategy", "-"), None,
+                                   problems=[NOT_IN_CLUSTER if name not in by_name
+                                             else NOT_VALIDATED]))
+            continue
+        labels = node["metadata"].get("labels") or {}
+        strategy = pool.get("strategy", "none")
+        try:
+            expected = expected_resources(
+                strategy, labels.get("nvidia.com/gpu.product", ""),
+                labels.get("nvidia.com/gpu.count", 0), mig_config=mig_config,
+                mig_config_name=pool.get("mig_config_name"),
+                time_slicing=pool.get("time_slicing"), mig_strategy=mig_strategy)
+            problems = []
+        except (MigConfigError, ReportError, TypeError, ValueError) as exc:
+            expected, problems = None, [str(exc)]
+        rows.append(report_row(node, pool.get("pool", "-"), strategy, expected,
+                               pool.get("checks"), problems))
+    return {"rows": rows, "table": render_table(rows),
+            "ok": bool(rows) and all(row["ok"] for row in rows)}
 
 
 def render_table(rows):
@@ -142,5 +212,6 @@ def render_table(rows):
     out.extend("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip()
                for line in lines)
     failed = sum(1 for row in rows if not row["ok"])
-    out.append("%d node(s), %d ok, %d mismatched" % (len(rows), len(rows) - failed, failed))
+    out.append("%d node(s), %d ok, %d mismatched" % (len(rows), len(rows) - failed, failed)
+               if rows else "no GPU node in scope")
     return out

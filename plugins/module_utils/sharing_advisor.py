@@ -10,10 +10,10 @@ reconfiguration, what each fits). The rules below only read it.
 
 from __future__ import absolute_import, division, print_function
 
+from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import gpu_model
 from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import (
     GPU_MODELS,
     model_by_key,
-    model_by_product_name,
 )
 
 __metaclass__ = type
@@ -65,15 +65,17 @@ class AdviceError(ValueError):
     """The pool's needs cannot be met, or the input is not understood."""
 
 
-def _model(gpu_model):
+def _model(gpu_model_name):
     try:
-        return model_by_key(gpu_model)
+        return model_by_key(gpu_model_name)
     except KeyError:
         pass
-    model = model_by_product_name(gpu_model)
+    # A node's product label says how the GPU is shared now (-SHARED, -MIG-<profile>): the
+    # advice is about the GPU itself.
+    model = gpu_model(gpu_model_name)
     if model is None:
         raise AdviceError(
-            "unknown GPU model '%s'; known: %s" % (gpu_model, ", ".join(sorted(GPU_MODELS))))
+            "unknown GPU model '%s'; known: %s" % (gpu_model_name, ", ".join(sorted(GPU_MODELS))))
     return model
 
 

@@ -33,6 +33,18 @@ def test_plan_carries_the_configmap_data():
     assert plan["changes"] == [{"node": "n", "value": "l40s"}]
     assert set(plan["data"]) == {"default", "l40s"}
     assert "replicas: 4" in plan["data"]["l40s"]
+    assert plan["sharing"] is True
+
+
+def test_plan_removes_a_key_only_after_the_labels():
+    existing = {"default": "d", "l40s": "old", "other": "theirs"}
+    plan = FILTERS["device_plugin_plan"]([{"name": "l40s", "sharing": False}], [NODE], "fractional.gpu/pool",
+                                         "default", "single", existing)
+    assert set(plan["data_before_labels"]) == {"default", "l40s", "other"}
+    assert set(plan["data"]) == {"default", "other"} and plan["sharing"] is True
+    plan = FILTERS["device_plugin_plan"]([{"name": "l40s", "sharing": False}], [NODE], "fractional.gpu/pool",
+                                         "default", "single", {"default": "d", "l40s": "old"})
+    assert plan["sharing"] is False
 
 
 def test_node_problems():

@@ -52,28 +52,44 @@ def test_empty_resources_are_refused(resources):
 
 @pytest.mark.parametrize("name", ["nvidia.com/gpus", "amd.com/gpu", "nvidia.com/mig-9g.99gb", "gpu"])
 def test_unknown_resources_are_refused(name):
-    problems = dpc.config_problems([pool(mig_strategy="mixed", resources=[{"name": name, "replicas": 2}])])
+    problems = dpc.config_problems([pool(resources=[{"name": name, "replicas": 2}])], mig_strategy="mixed")
     assert len(problems) == 1 and name in problems[0]
 
 
 def test_a_plus_attribute_gets_a_hint():
-    problems = dpc.config_problems([pool(mig_strategy="mixed", resources=[{"name": "nvidia.com/mig-1g.10gb+me", "replicas": 2}])])
+    problems = dpc.config_problems([pool(resources=[{"name": "nvidia.com/mig-1g.10gb+me", "replicas": 2}])],
+                                   mig_strategy="mixed")
     assert "advertised as '.'" in problems[0]
 
 
-def test_mig_resources_need_the_mixed_strategy():
+def test_mig_resources_need_the_clusters_mixed_strategy():
     resources = [{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}, {"name": "nvidia.com/mig-1g.10gb.me", "replicas": 3}]
-    assert dpc.config_problems([pool(mig_strategy="mixed", resources=resources)]) == []
-    problems = dpc.config_problems([pool(mig_strategy="single", resources=resources)])
-    assert len(problems) == 2 and all("mig_strategy mixed" in p for p in problems)
+    assert dpc.config_problems([pool(resources=resources)], mig_strategy="mixed") == []
+    for strategy in ("single", "none"):
+        problems = dpc.config_problems([pool(resources=resources)], mig_strategy=strategy)
+        assert len(problems) == 2, problems
+        assert all("only under MIG strategy mixed" in p and "is %s" % strategy in p for p in problems)
+    assert "share nvidia.com/gpu" in dpc.config_problems([pool(resources=resources)], mig_strategy="single")[0]
 
 
 def test_mps_refuses_mig_resources_and_the_mixed_strategy():
-    problems = dpc.config_problems([pool(strategy="mps", mig_strategy="mixed",
-                                         resources=[{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}])])
-    assert any("not supported with MPS" in p for p in problems)
+    problems = dpc.config_problems([pool(strategy="mps", resources=[{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}])],
+                                   mig_strategy="mixed")
+    assert len(problems) == 1 and "not supported with MPS" in problems[0] and "pool l40s" in problems[0]
+    problems = dpc.config_problems([pool(strategy="mps", resources=[{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}])],
+                                   mig_strategy="single")
     assert any("MPS does not share MIG devices" in p for p in problems)
     assert dpc.config_problems([pool(strategy="mps")]) == []
+    assert dpc.config_problems([pool(strategy="mps")], mig_strategy="single") == []
+    assert "not supported with MPS" in dpc.config_problems([pool(strategy="mps")], mig_strategy="mixed")[0]
+
+
+def test_mig_strategy_is_the_clusters_not_a_pools():
+    problems = dpc.config_problems([pool(mig_strategy="mixed")], mig_strategy="single")
+    assert len(problems) == 1
+    assert "mig_strategy is not a pool setting" in problems[0] and "now single" in problems[0]
+    assert "unknown" not in problems[0]
+    assert "not one of" in dpc.config_problems([pool()], mig_strategy="some")[0]
 
 
 def test_one_strategy_only():
@@ -93,7 +109,7 @@ def test_unknown_and_nested_flags():
     assert len(problems) == 3
     assert any("flags.bogus" in p for p in problems)
     assert any("flags.plugin.nope" in p for p in problems)
-    assert any("mig_strategy" in p for p in problems)
+    assert any("flags.migStrategy ('mixed') is overridden by the cluster's MIG strategy" in p for p in problems)
 
 
 def test_ignored_rename_and_devices_are_refused():
@@ -111,9 +127,9 @@ def test_the_one_rename_the_plugin_applies_is_accepted():
 
 def test_every_problem_is_reported_at_once():
     pools = [pool(resources=[{"name": "nvidia.com/gpu", "replicas": 1}]),
-             pool(name="a100", strategy="mps", mig_strategy="mixed", resources=[]),
+             pool(name="a100", strategy="mps", resources=[]),
              pool(name="l40s"), pool(name="other", config_key="a100")]
-    problems = dpc.config_problems(pools)
+    problems = dpc.config_problems(pools, mig_strategy="mixed")
     assert len(problems) == 5, problems
     assert any("replicas is 1" in p for p in problems)
     assert any("not supported with MPS" in p for p in problems)
@@ -169,12 +185,13 @@ def test_render_mps_keeps_the_plugins_default_for_fail_requests():
 
 
 def test_rendered_yaml_parses_back_to_the_same_tree():
-    pools = [pool(rename_by_default=True, mig_strategy="mixed", flags={"plugin": {"deviceIDStrategy": "uuid"}},
+    pools = [pool(rename_by_default=True, flags={"plugin": {"deviceIDStrategy": "uuid"}},
                   resources=[{"name": "nvidia.com/gpu", "replicas": 3}, {"name": "nvidia.com/mig-1g.10gb.me", "replicas": 2}])]
-    data = dpc.configmap_data(pools, "default")
+    data = dpc.configmap_data(pools, "default", "mixed")
     assert set(data) == {"default", "l40s"}
-    assert yaml.safe_load(data["l40s"]) == dpc.render_config(pools[0])
-    assert yaml.safe_load(data["default"]) == {"version": "v1", "flags": {"migStrategy": "none"}}
+    assert yaml.safe_load(data["l40s"]) == dpc.render_config(pools[0], "mixed")
+    assert yaml.safe_load(data["l40s"])["flags"]["migStrategy"] == "mixed"
+    assert yaml.safe_load(data["default"]) == {"version": "v1", "flags": {"migStrategy": "mixed"}}
 
 
 def test_scalars_that_yaml_would_misread_are_quoted():
@@ -184,6 +201,14 @@ def test_scalars_that_yaml_would_misread_are_quoted():
 
 def test_pools_without_sharing_get_no_key():
     assert set(dpc.configmap_data([pool(sharing=False)], "default")) == {"default"}
+
+
+def test_keys_of_pools_not_listed_stay_and_unshared_listed_pools_lose_theirs():
+    existing = {"default": "old", "a100": "a100's config", "l40s": "old l40s", "h100": "h100's"}
+    data = dpc.configmap_data([pool(), pool(name="h100", sharing=False)], "default", "none", existing)
+    assert set(data) == {"default", "a100", "l40s"}
+    assert data["a100"] == "a100's config"
+    assert "replicas: 4" in data["l40s"] and "migStrategy: none" in data["default"]
 
 
 # --- plan ---------------------------------------------------------------------------------
@@ -197,7 +222,7 @@ def test_plan_labels_pool_members_and_clears_the_rest():
     assert result["assignments"] == {"l40s-0": "l40s", "a100-0": None, "a100-1": None}
     assert result["changes"] == [{"node": "a100-0", "value": None}, {"node": "a100-1", "value": None},
                                  {"node": "l40s-0", "value": "l40s"}, {"node": "moved", "value": None}]
-    assert result["sharing"] is True and result["pools"]["a100"] == ["a100-0", "a100-1"]
+    assert result["pools"]["a100"] == ["a100-0", "a100-1"]
 
 
 def test_plan_is_empty_when_the_labels_are_in_place():
@@ -216,7 +241,17 @@ def test_plan_problems():
 
 def test_plan_without_sharing():
     assert dpc.plan([pool(sharing=False, name="empty")], [], POOL_LABEL) == {
-        "problems": [], "assignments": {}, "changes": [], "sharing": False, "pools": {"empty": []}}
+        "problems": [], "assignments": {}, "changes": [], "pools": {"empty": []}}
+
+
+def test_plan_selects_by_a_platform_label():
+    nodes = [node("gke-a", labels={"cloud.google.com/gke-nodepool": "l4-pool"}), node("gke-b", "l40s")]
+    result = dpc.plan([pool(node_selector={"cloud.google.com/gke-nodepool": "l4-pool"})], nodes, POOL_LABEL)
+    assert result["assignments"] == {"gke-a": "l40s"}
+    result = dpc.plan([pool(node_selector={"cloud.google.com/gke-nodepool": "other"})], nodes, POOL_LABEL)
+    assert result["problems"] == ["pool l40s: no node carries the label cloud.google.com/gke-nodepool=other "
+                                  "(set the pool's nodes or label the nodes)"]
+    assert "node_selector must map" in dpc.config_problems([pool(node_selector=["x"])])[0]
 
 
 # --- node checks --------------------------------------------------------------------------
@@ -272,7 +307,7 @@ def test_an_unshared_mig_node_is_not_held_to_its_physical_gpu_count():
 
 
 def test_mig_resources_absent_from_a_node_are_skipped():
-    mig = pool(mig_strategy="mixed", resources=[{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}])
+    mig = pool(resources=[{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}])
     assert dpc.node_problems(node("n"), mig) == []
     with_mig = node("n", labels={"nvidia.com/mig-1g.10gb.count": "7", "nvidia.com/mig-1g.10gb.replicas": "2",
                                  "nvidia.com/mig-1g.10gb.sharing-strategy": "time-slicing",

@@ -2,8 +2,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Expected resources per strategy, the comparison with a node, and the table."""
 
+import pytest
+
 from ansible_collections.fractional.gpu.plugins.module_utils.fleet_report import (
+    NOT_IN_CLUSTER,
+    NOT_VALIDATED,
+    ReportError,
     expected_resources,
+    fleet_summary,
     mig_config_errors,
     render_table,
     report_row,
@@ -82,7 +88,68 @@ def test_table_has_header_rows_and_totals():
 
 
 def test_mig_devices_shared_by_time_slicing_multiply_only_the_shared_profile():
-    sharing = {"mig_strategy": "mixed",
-               "resources": [{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}]}
+    sharing = {"resources": [{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}]}
     assert expected_resources("mig", H100, 1, CONFIG, "h100-mixed", time_slicing=sharing) == {
         "nvidia.com/mig-1g.10gb": 4, "nvidia.com/mig-2g.20gb": 1, "nvidia.com/mig-3g.40gb": 1}
+
+
+A100 = "NVIDIA-A100-SXM4-40GB"
+A100_CONFIG = {"version": "v1", "mig-configs": {
+    "a100-1g.5gb": [{"devices": "all", "mig-enabled": True, "mig-devices": {"1g.5gb": 7}}]}}
+
+
+def test_single_reads_the_mig_product_label_and_its_count_of_mig_devices():
+    # GFD under single, once applied: product <gpu>-MIG-<profile>, count = MIG devices.
+    assert expected_resources("mig", A100 + "-MIG-1g.5gb", 28, A100_CONFIG, "a100-1g.5gb",
+                              mig_strategy="single") == {"nvidia.com/gpu": 28}
+    # Before the layout exists the labels still describe the 4 GPUs.
+    assert expected_resources("mig", A100, 4, A100_CONFIG, "a100-1g.5gb",
+                              mig_strategy="single") == {"nvidia.com/gpu": 28}
+    shared = {"resources": [{"name": "nvidia.com/gpu", "replicas": 2}]}
+    assert expected_resources("mig", A100 + "-MIG-1g.5gb-SHARED", 28, A100_CONFIG, "a100-1g.5gb",
+                              time_slicing=shared, mig_strategy="single") == {"nvidia.com/gpu": 56}
+
+
+def test_single_reports_what_it_cannot_tell():
+    with pytest.raises(ReportError, match="MIG-INVALID"):
+        expected_resources("mig", A100 + "-MIG-INVALID", 0, A100_CONFIG, "a100-1g.5gb", mig_strategy="single")
+    with pytest.raises(ReportError, match="not a whole number of GPUs"):
+        expected_resources("mig", A100 + "-MIG-1g.5gb", 10, A100_CONFIG, "a100-1g.5gb", mig_strategy="single")
+
+
+def test_none_advertises_whole_gpus_even_in_mig_mode():
+    assert expected_resources("mig", H100, 8, CONFIG, "h100-mixed", mig_strategy="none") == {
+        "nvidia.com/gpu": 8}
+
+
+def test_config_errors_refuse_labels_that_count_mig_devices():
+    errors = mig_config_errors(A100_CONFIG, "a100-1g.5gb", A100 + "-MIG-1g.5gb", 28)
+    assert len(errors) == 1 and "counts MIG devices" in errors[0] and "mig_operator_host_checks" in errors[0]
+    assert mig_config_errors(A100_CONFIG, "a100-1g.5gb", A100 + "-SHARED", 4) == []
+
+
+def test_summary_covers_exactly_the_hosts_in_scope():
+    nodes = [node("gpu-a", {"nvidia.com/gpu": "8"}), node("gpu-b", {"nvidia.com/gpu": "8"}),
+             node("gpu-out", {"nvidia.com/gpu": "1"})]
+    pools = {"gpu-a": {"pool": "h100", "strategy": "kai"}}
+    report = fleet_summary(nodes, pools, hosts=["gpu-a", "gpu-b", "gpu-ghost"])
+    assert [row["node"] for row in report["rows"]] == ["gpu-a", "gpu-b", "gpu-ghost"]
+    assert [row["ok"] for row in report["rows"]] == [True, False, False]
+    assert report["rows"][1]["problems"] == [NOT_VALIDATED]
+    assert report["rows"][2]["problems"] == [NOT_IN_CLUSTER]
+    assert not report["ok"] and report["table"][-1] == "3 node(s), 1 ok, 2 mismatched"
+
+
+def test_summary_rows_name_what_cannot_be_told_instead_of_failing():
+    nodes = [node("gpu-a", {"nvidia.com/gpu": "0"}, product=A100 + "-MIG-INVALID", count=0)]
+    pools = {"gpu-a": {"pool": "a100", "strategy": "mig", "mig_config_name": "a100-1g.5gb",
+                       "checks": {"nvml": "not checked: the host is unreachable"}}}
+    row = fleet_summary(nodes, pools, mig_config=A100_CONFIG, mig_strategy="single")["rows"][0]
+    assert not row["ok"]
+    assert "MIG-INVALID" in row["problems"][0]
+    assert row["problems"][-1] == "nvml not checked: the host is unreachable"
+
+
+def test_an_empty_scope_is_not_ok():
+    report = fleet_summary([], {}, hosts=[])
+    assert not report["ok"] and report["table"][-1] == "no GPU node in scope"

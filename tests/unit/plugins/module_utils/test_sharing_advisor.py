@@ -77,3 +77,16 @@ def test_table_rows_hold_every_column():
     for row in STRATEGIES.values():
         assert set(row) == columns
     assert [s for s, row in STRATEGIES.items() if row["memory_protection"]] == [MIG]
+
+
+@pytest.mark.parametrize("label", ["NVIDIA-L40S-SHARED", "NVIDIA-L40S"])
+def test_a_time_sliced_pool_keeps_its_advice_on_the_next_run(label):
+    # GFD names a time-sliced GPU <product>-SHARED: a pool that resolved to time slicing
+    # must resolve the same way on its second run.
+    advice = advise(label, workload="notebooks")
+    assert advice["strategy"] == TIME_SLICING and advice["gpu_model"] == "L40S"
+
+
+def test_a_mig_product_label_is_advised_on_its_gpu():
+    advice = advise("NVIDIA-A100-SXM4-40GB-MIG-1g.5gb-SHARED", workload="inference")
+    assert advice["strategy"] == MIG and advice["gpu_model"] == "A100-SXM4-40GB"
