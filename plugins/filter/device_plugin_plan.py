@@ -63,9 +63,9 @@ _value:
     config key, or null when its pool does not share), C(changes) (list of node and label value, null
     to remove), C(pools) (pool to nodes).
   - C(data) (the ConfigMap data once the run is done), C(data_before_labels) (the data to write before
-    the node labels change, the keys that go removed only after no node names them), and C(sharing)
-    (whether C(data) holds a key besides O(default_key): the ConfigMap and the ClusterPolicy's reference
-    to it stay).
+    the node labels change; the keys that go are removed only after no node names them), and C(sharing)
+    (whether C(data) holds a key besides O(default_key), so that the ConfigMap and the ClusterPolicy's
+    reference to it stay).
   type: dict
 """
 

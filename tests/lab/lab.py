@@ -11,7 +11,8 @@ the GPU Operator's feature discovery labels a real GPU node.
     lab.py down                   stop everything it started; leaves no process or port
     lab.py status                 say what runs
     lab.py env                    print shell exports (KUBECONFIG, PATH, ...)
-    lab.py collections            link this clone as ansible_collections/fractional/gpu
+    lab.py collections            link this clone as ansible_collections/fractional/gpu, and
+                                  check that Ansible resolves fractional.gpu to it alone
 """
 
 from __future__ import annotations
@@ -430,6 +431,31 @@ def link_collection() -> Path:
     return root
 
 
+# How Ansible finds a collection: its configured paths (ANSIBLE_COLLECTIONS_PATH) first,
+# then Python's (the installed ansible package); the first copy wins.
+_RESOLVE = """
+from ansible.plugins.loader import init_plugin_loader
+init_plugin_loader()
+import ansible_collections.fractional.gpu as collection
+print(list(collection.__path__)[0])
+"""
+
+
+def check_collection(root: Path) -> None:
+    """Fails unless Ansible, with ANSIBLE_COLLECTIONS_PATH set to ``root`` alone, resolves
+    fractional.gpu to this working tree: a test of another copy (an older install under
+    ~/.ansible/collections, a tool's cache, a pip package) proves nothing about this one."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(root))
+    proc = subprocess.run([sys.executable, "-c", _RESOLVE], env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    found = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    if proc.returncode != 0 or Path(found).resolve() != REPO:
+        raise LabError(f"Ansible resolves fractional.gpu to {found or proc.stderr.strip()[-300:]}, "
+                       f"not this working tree {REPO}: remove that copy, or unset what puts it "
+                       "first (ANSIBLE_COLLECTIONS_SCAN_SYS_PATH, a collection installed into "
+                       "the Python environment)")
+
+
 # --- simulated GPU hosts ----------------------------------------------------------------
 
 def gpusim_dir() -> Path:
@@ -552,7 +578,9 @@ def cmd_status(args) -> None:
 
 
 def cmd_collections(_args) -> None:  # pylint: disable=unused-argument
-    print(link_collection())
+    root = link_collection()
+    check_collection(root)
+    print(root)
 
 
 def cmd_env(_args) -> None:

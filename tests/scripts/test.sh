@@ -72,10 +72,13 @@ stage_ee() (
 )
 
 stage_molecule() {
-  # A lab this run starts is stopped when the run ends; one that was already up stays.
-  if ! "$VENV/bin/python" "$REPO/tests/lab/lab.py" status --quiet; then
-    trap '"$VENV/bin/python" "$REPO/tests/lab/lab.py" down' EXIT
+  # Every scenario starts from a fresh cluster: a lab already up (the one `make demo`
+  # leaves, or an earlier run's) is restarted, and the lab is stopped when the run ends.
+  if "$VENV/bin/python" "$REPO/tests/lab/lab.py" status --quiet; then
+    step "Restarting the running lab in $FGPU_LAB_DIR, so that no scenario sees what an earlier run left"
+    "$VENV/bin/python" "$REPO/tests/lab/lab.py" down
   fi
+  trap '"$VENV/bin/python" "$REPO/tests/lab/lab.py" down' EXIT
   lab_up
   # KAI's scheduler, binder and friends run as processes (tests/lab/kai.sh) for the
   # kai_scheduler scenario; the other scenarios start the simulators they need.

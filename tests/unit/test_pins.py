@@ -23,6 +23,9 @@ def test_execution_environment_matches_the_sources():
     core = re.search(r"^ansible-core==(\S+)$", (ROOT / "tests/requirements.txt").read_text(), re.M)
     tarball = "%s-%s-%s.tar.gz" % (galaxy["namespace"], galaxy["name"], galaxy["version"])
     assert ee["dependencies"]["ansible_core"]["package_pip"] == "ansible-core==" + core.group(1)
+    # The AWX runner test runs jobs with the engine the EE ships.
+    runner = re.search(r"^ansible-runner==(\S+)$", (ROOT / "tests/requirements.txt").read_text(), re.M)
+    assert ee["dependencies"]["ansible_runner"]["package_pip"] == "ansible-runner==" + runner.group(1)
     assert {"name": tarball, "type": "file"} in ee["dependencies"]["galaxy"]["collections"]
     assert ee["additional_build_files"][0]["src"] == tarball
     assert ee["dependencies"]["galaxy"]["collections"][0]["version"] == \
