@@ -214,7 +214,7 @@ def test_l40s_mig_calls_are_not_supported(seed_with_nvml):
 
 
 def test_faults_reach_nvml(seed_with_nvml):
-    sim = seed_with_nvml()
+    sim = seed_with_nvml("gpu-a100-0")
     sim.cli("fault", "--state", sim.path, "mig-needs-reboot", "on")
     sim.cli("fault", "--state", sim.path, "fail-after-mutations", "1")
     out = sim.nvml("""
