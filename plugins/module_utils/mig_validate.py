@@ -42,7 +42,8 @@ def validate_gpu(gpu, desired, memory_tolerance_percent=2.0):
         if gpu.mig_current != expected_mode:
             mismatches.append("%s: MIG mode is %s, expected %s" % (
                 label, _mode(gpu.mig_current) or "not supported", _mode(expected_mode)))
-        if gpu.mig_pending is not None and gpu.mig_pending != expected_mode:
+        if (gpu.mig_pending is not None and gpu.mig_pending != gpu.mig_current
+                and gpu.mig_pending != expected_mode):
             mismatches.append("%s: MIG mode change to %s is pending (needs a GPU reset or a "
                               "reboot)" % (label, _mode(gpu.mig_pending)))
     expected = _counts(desired.layout_names()) if expected_mode else {}
