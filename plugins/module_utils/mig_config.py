@@ -379,8 +379,8 @@ def validate_gpu_layout(label, model, mig_devices):
     if errors:
         return (), errors
 
-    keys = [key for key, _profile, count in wanted for _ in range(count)]
-    profiles = [profile for _key, profile, count in wanted for _ in range(count)]
+    keys = [key for key, _profile, count in wanted for _copy in range(count)]
+    profiles = [profile for _key, profile, count in wanted for _copy in range(count)]
     media = [p.name for p in profiles if p.media_extensions]
     if len(media) > 1:
         errors.append("%s: %d instances with media extensions (%s); a GPU has one set of "

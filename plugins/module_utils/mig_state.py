@@ -160,9 +160,9 @@ def effective_model(gpu, tolerance_percent=2.0):
                              gpu.architecture, gpu.profiles)
     if table is None:
         return described, ["%s: the collection's GPU table does not know %s (PCI device id %s); "
-                            "using the %d MIG profiles its driver reports"
-                            % (gpu.label(), gpu.name or "this GPU", gpu.pci_device_id_hex() or "unknown",
-                               len(gpu.profiles))]
+                           "using the %d MIG profiles its driver reports"
+                           % (gpu.label(), gpu.name or "this GPU", gpu.pci_device_id_hex() or "unknown",
+                              len(gpu.profiles))]
     differences = cross_check(table, described, tolerance_percent)
     if not differences:
         return described, []

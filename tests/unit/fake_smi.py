@@ -85,8 +85,8 @@ class FakeSmi:
         return 0, "| GPU instance profiles: |\n|====|\n" + "\n".join(rows)
 
     def _lgipp(self):
-        rows = ["GPU %2d Profile ID %2d Placements: {%s}:%d" % (
-                    i, p.gi_profile_id, ",".join(str(s) for s in p.placements), p.memory_slices)
+        rows = ["GPU %2d Profile ID %2d Placements: {%s}:%d"
+                % (i, p.gi_profile_id, ",".join(str(s) for s in p.placements), p.memory_slices)
                 for i, gpu in enumerate(self.gpus) for p in gpu.model.profiles
                 if p.gi_profile_id is not None]
         return (0, "\n".join(rows)) if rows else (6, "No MIG-enabled devices found.")

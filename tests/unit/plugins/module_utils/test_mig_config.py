@@ -434,7 +434,7 @@ DEFAULT_CONFIG = yaml.safe_load((Path(__file__).resolve().parents[3] / "fixtures
 def test_nvidias_default_config_parses_whole():
     parsed = parse_config(DEFAULT_CONFIG)
     assert len(parsed.configs) == 68
-    keys = {key for entries in parsed.configs.values() for entry in entries for key, _ in entry.mig_devices}
+    keys = {key for entries in parsed.configs.values() for entry in entries for key, _count in entry.mig_devices}
     assert {"1g.24gb+gfx", "1g.24gb+me.all", "1g.24gb-me", "4g.96gb+gfx", "2g.48gb+me.all"} <= keys
 
 
