@@ -129,17 +129,9 @@ class FakeSmi:
         args = argv[1:]
         if args == ["-q", "-x"]:
             return 0, self._xml(), ""
-        if args == ["mig", "-lgip"]:
-            rc, out = self._lgip()
-            return rc, out, ""
-        if args == ["mig", "-lgipp"]:
-            rc, out = self._lgipp()
-            return rc, out, ""
-        if args == ["mig", "-lgi"]:
-            rc, out = self._lgi()
-            return rc, out, ""
-        if args == ["mig", "-lci"]:
-            rc, out = self._lci()
+        listing = {"-lgip": self._lgip, "-lgipp": self._lgipp, "-lgi": self._lgi, "-lci": self._lci}
+        if len(args) == 2 and args[0] == "mig" and args[1] in listing:
+            rc, out = listing[args[1]]()
             return rc, out, ""
         if self.fail_after is not None and len(self.mutations) >= self.fail_after:
             return 255, "", "Unknown Error (injected)"
