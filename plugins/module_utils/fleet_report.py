@@ -35,11 +35,22 @@ class ReportError(ValueError):
     """A node whose expected resources cannot be told; the summary reports it."""
 
 
-def mig_config_errors(config, config_name, gpu_product, gpu_count):
+def mig_config_errors(config, config_name, gpu_product, gpu_count, allow_no_match=False):
     """Every problem of a mig-parted config for a node's GPUs, from its GFD labels; empty
-    when it fits."""
-    label = parse_product(gpu_product)
-    if label.mig_profile is not None:
+    when it fits.
+
+    Off the host the node's GPU feature discovery labels are all there is: a node without
+    them (``gpu_product`` or ``gpu_count`` None or empty) is refused, never counted as a
+    node with 0 GPUs; so is one whose labels count MIG devices (the single strategy).
+    """
+    missing = [label for label, value in (("nvidia.com/gpu.product", gpu_product),
+                                          ("nvidia.com/gpu.count", gpu_count))
+               if value is None or str(value).strip() == ""]
+    if missing:
+        return ["the node has no %s label, so its GPUs cannot be checked off the host (is GPU "
+                "feature discovery running on it?); check them on the host instead"
+                % " or ".join(missing)]
+    if parse_product(gpu_product).mig_profile is not None:
         return ["the node's GPU labels describe MIG devices, not GPUs (nvidia.com/gpu.product "
                 "'%s' under the MIG strategy single, whose nvidia.com/gpu.count counts MIG "
                 "devices): the GPUs cannot be checked from labels; check on the host "
@@ -49,7 +60,7 @@ def mig_config_errors(config, config_name, gpu_product, gpu_count):
         return ["unknown GPU model '%s': the collection cannot check its MIG profiles"
                 % gpu_product]
     try:
-        desired_from_config(config, config_name, gpus)
+        desired_from_config(config, config_name, gpus, allow_no_match)
     except MigConfigError as exc:
         return list(exc.errors)
     return []

@@ -76,12 +76,14 @@ def node_gpus(gpu_product, gpu_count):
 
 def mig_layouts(mig_config, config_name, gpu_product, gpu_count):
     """{GPU index: [profile, ...]} the config gives a node's GPUs ([] for a GPU it leaves out
-    of MIG mode); None when the model or the config cannot tell."""
+    of MIG mode, or that no entry selects: the mig role refuses such a config unless the
+    pool expects it); None when the model or the config cannot tell."""
     gpus = node_gpus(gpu_product, gpu_count)
     if gpus is None:
         return None
     try:
-        _name, desired, _warnings = desired_from_config(mig_config, config_name, gpus)
+        _name, desired, _warnings = desired_from_config(mig_config, config_name, gpus,
+                                                        allow_no_match=True)
     except MigConfigError:
         return None  # the MIG checks report the config's own errors
     return dict((gpu.index, desired[gpu.index].layout_names()

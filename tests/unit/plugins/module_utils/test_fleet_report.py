@@ -61,6 +61,23 @@ def test_config_errors_name_the_gpu_and_profile():
     assert "unknown GPU model" in mig_config_errors(CONFIG, "h100-mixed", "RTX-4090", 1)[0]
 
 
+@pytest.mark.parametrize("product, count, missing", [
+    (H100, None, "nvidia.com/gpu.count"), (H100, "", "nvidia.com/gpu.count"),
+    (None, 2, "nvidia.com/gpu.product"), ("", None, "nvidia.com/gpu.product or nvidia.com/gpu.count")])
+def test_a_node_without_gpu_labels_is_refused_not_counted_as_0_gpus(product, count, missing):
+    """Off the host the labels are all there is: `1g.10gb: 8` on an H100 must not pass
+    because a missing count reads as 0 GPUs."""
+    errors = mig_config_errors(CONFIG, "too-big", product, count)
+    assert errors == ["the node has no %s label, so its GPUs cannot be checked off the host (is GPU "
+                      "feature discovery running on it?); check them on the host instead" % missing]
+
+
+def test_a_config_that_selects_none_of_the_nodes_gpus():
+    errors = mig_config_errors(CONFIG, "h100-mixed", "NVIDIA-A30", 2)
+    assert "selects none of this host's 2 GPU(s)" in errors[0]
+    assert mig_config_errors(CONFIG, "h100-mixed", "NVIDIA-A30", 2, allow_no_match=True) == []
+
+
 def test_row_ok_when_found_matches_and_zero_renamed_resources_do_not_count():
     row = report_row(node("n1", {"nvidia.com/gpu.shared": "8", "nvidia.com/gpu": "0"}),
                      "l40s", "time_slicing", {"nvidia.com/gpu.shared": 8})
