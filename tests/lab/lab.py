@@ -48,9 +48,11 @@ POOL_LABEL = "fractional.gpu/pool"
 
 # Processes in start order; down stops them in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-# Stand-ins for the GPU software that cannot run on kwok nodes, started on demand (by the
-# demo, or the Molecule scenarios that need them) with `<script> start`; down stops them.
-SIMULATORS = {"operator-sim": "operator_sim.py", "device-plugin-sim": "device_plugin_sim.py"}
+# The GPU software on kwok nodes, started on demand (by the demo, or the Molecule scenarios
+# that need it) with `<script> start`; down stops them: NVIDIA's operator controller
+# (gpu_operator.py) and the stand-ins for what cannot run here.
+SIMULATORS = {"gpu-operator": "gpu_operator.py", "mig-manager": "mig_manager.py",
+              "device-plugin-sim": "device_plugin_sim.py"}
 
 
 class LabError(Exception):
@@ -111,10 +113,12 @@ def port_in_use(port: int) -> bool:
 # --- build ------------------------------------------------------------------------------
 
 def build() -> Path:
-    """Runs build.sh (cached) and returns the directory holding the binaries."""
+    """Runs build.sh and operator_build.sh (cached) and returns the directory holding the
+    lab's binaries."""
     try:
         out = subprocess.run([str(HERE / "build.sh"), "--print-bin"], check=True,
                              stdout=subprocess.PIPE, text=True)
+        subprocess.run([str(HERE / "operator_build.sh")], check=True, stdout=subprocess.DEVNULL)
     except subprocess.CalledProcessError as exc:
         raise LabError("building the lab's binaries failed (see the lines above); "
                        "fix the cause and run `tests/lab/lab.py up` again") from exc
@@ -238,6 +242,31 @@ def start(component: str, bin_dir: Path) -> None:
                        f"last lines of {log_file(component)}:\n{tail(log_file(component))}")
 
 
+def start_background(component: str, script: str) -> None:
+    """Runs ``script run`` (a lab simulator) in the background, in a process group of its
+    own, as ``component`` (its pid and log in the lab directory)."""
+    if running_pid(component):
+        return
+    log_file(component).parent.mkdir(parents=True, exist_ok=True)
+    pid_file(component).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file(component), "ab") as out:
+        proc = subprocess.Popen([sys.executable, script, "run"], stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    pid_file(component).write_text(str(proc.pid))
+    log(f"{component} started, pid {proc.pid}, log {log_file(component)}")
+
+
+def stop_background(component: str, timeout_s: float = 20) -> None:
+    """Stops what start_background started, with everything in its process group."""
+    pid = running_pid(component)
+    if pid:
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while running_pid(component) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    pid_file(component).unlink(missing_ok=True)
+
+
 def tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -335,6 +364,39 @@ def wait_ready() -> None:
 
 # --- nodes ------------------------------------------------------------------------------
 
+def load_host() -> dict:
+    """What every node's machine reports (nodes.yaml ``host``)."""
+    return yaml.safe_load(NODES_FILE.read_text())["host"]
+
+
+def node_root() -> Path:
+    """The files of the nodes' machines that pods mount as hostPath (one for all nodes)."""
+    return LAB_DIR / "node-root"
+
+
+def write_node_root(host: dict) -> None:
+    release = node_root() / "etc" / "os-release"
+    release.parent.mkdir(parents=True, exist_ok=True)
+    release.write_text("".join(f'{key}="{value}"\n' for key, value in host["os_release"].items()))
+
+
+def nfd_labels(host: dict) -> dict:
+    """What Node Feature Discovery labels a node with an NVIDIA GPU (PCI vendor 10de) and
+    this kernel and OS with (its default configuration)."""
+    prefix = "feature.node.kubernetes.io/"
+    kernel = host["kernel"].split("-")[0].split(".")
+    version = str(host["os_release"]["VERSION_ID"])
+    return {f"{prefix}pci-10de.present": "true",
+            f"{prefix}kernel-version.full": host["kernel"],
+            f"{prefix}kernel-version.major": kernel[0],
+            f"{prefix}kernel-version.minor": kernel[1],
+            f"{prefix}kernel-version.revision": kernel[2],
+            f"{prefix}system-os_release.ID": host["os_release"]["ID"],
+            f"{prefix}system-os_release.VERSION_ID": version,
+            f"{prefix}system-os_release.VERSION_ID.major": version.split(".")[0],
+            f"{prefix}system-os_release.VERSION_ID.minor": version.split(".")[-1]}
+
+
 def load_nodes(extra_nodes: int) -> list[dict]:
     description = yaml.safe_load(NODES_FILE.read_text())
     nodes = list(description["nodes"])
@@ -348,7 +410,7 @@ def load_nodes(extra_nodes: int) -> list[dict]:
     return nodes
 
 
-def node_manifest(node: dict, models) -> dict:
+def node_manifest(node: dict, models, host: dict) -> dict:
     model = models.model_by_key(node["gpu"]["model"])
     count = int(node["gpu"]["count"])
     name = node["name"]
@@ -372,10 +434,19 @@ def node_manifest(node: dict, models) -> dict:
                 "nvidia.com/gpu.count": str(count),
                 "nvidia.com/gpu.memory": str(model.memory_mib),
                 "nvidia.com/mig.capable": str(model.mig_capable).lower(),
+                **nfd_labels(host),
             },
         },
         "spec": {},
-        "status": {"capacity": capacity, "allocatable": dict(capacity)},
+        "status": {"capacity": capacity, "allocatable": dict(capacity),
+                   # What the kubelet reports (the GPU Operator picks its container runtime
+                   # from it); kwok fills the fields left empty.
+                   "nodeInfo": {"containerRuntimeVersion": host["container_runtime"],
+                                "kernelVersion": host["kernel"],
+                                "osImage": host["os_release"]["PRETTY_NAME"],
+                                "operatingSystem": "linux", "architecture": "amd64",
+                                **dict.fromkeys(("machineID", "systemUUID", "bootID",
+                                                 "kubeletVersion", "kubeProxyVersion"), "")}},
     }
 
 
@@ -390,7 +461,8 @@ def kubectl(bin_dir: Path, *args: str, stdin: str | None = None) -> str:
 
 def create_nodes(bin_dir: Path, nodes: list[dict]) -> None:
     models = gpu_models()
-    items = [node_manifest(node, models) for node in nodes]
+    host = load_host()
+    items = [node_manifest(node, models, host) for node in nodes]
     manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
     # create (not apply): kwok and the simulated device plugin own the status afterwards.
     existing = set(kubectl(bin_dir, "get", "nodes", "-o", "name").split())
@@ -523,6 +595,7 @@ def cmd_up(args) -> None:
             stop_all()
             raise
     nodes = load_nodes(args.extra_nodes)
+    write_node_root(load_host())
     create_nodes(bin_dir, nodes)
     seed_gpu_hosts(nodes, fresh)
     (LAB_DIR / "env").write_text("".join(f"export {k}={v!r}\n"

@@ -2,8 +2,8 @@
 # Builds NVIDIA's GPU Operator controller (cmd/gpu-operator) from the operator's Go module
 # at the version pinned in tests/lab/versions.env, once, into the cache outside the clone:
 #   ${FGPU_CACHE:-~/.cache/fractional-gpu}/bin/gpu-operator-<module version>/gpu-operator
-# and prints two lines: the binary, and the module's assets/ directory (the operand
-# manifests that the operator's container image carries in /opt/gpu-operator).
+# and prints two lines: the binary, and the module's directory (its assets/ and manifests/
+# are the operand manifests the operator's container image carries in /opt/gpu-operator).
 # tests/lab/gpu_operator.py runs the binary against the lab.
 #
 # The checksum database has no entry for this pseudo-version, so the module is exempt from
@@ -33,4 +33,4 @@ dir=$(go_module_dir "$module" "$GPU_OPERATOR_MODULE_VERSION" "$GPU_OPERATOR_MODU
 go_build gpu-operator "$module" "$GPU_OPERATOR_MODULE_VERSION" "$module/cmd/gpu-operator" \
   "-X $module/internal/info.version=$GPU_OPERATOR_MODULE_VERSION"
 echo "$cache/bin/gpu-operator-$GPU_OPERATOR_MODULE_VERSION/gpu-operator"
-echo "$dir/assets"
+echo "$dir"
