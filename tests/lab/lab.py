@@ -48,11 +48,13 @@ POOL_LABEL = "fractional.gpu/pool"
 
 # Processes in start order; down stops them in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-# The GPU software on kwok nodes, started on demand (by the demo, or the Molecule scenarios
-# that need it) with `<script> start`; down stops them: NVIDIA's operator controller
-# (gpu_operator.py) and the stand-ins for what cannot run here.
-SIMULATORS = {"gpu-operator": "gpu_operator.py", "mig-manager": "mig_manager.py",
-              "device-plugin-sim": "device_plugin_sim.py"}
+# What runs in the containers of GPU Operator pods on kwok nodes, started with the lab (as a
+# kubelet would run them; each acts only while its pods exist): NVIDIA's operator controller
+# and the stand-in for its MIG manager.
+POD_RUNNERS = {"gpu-operator": "gpu_operator.py", "mig-manager": "mig_manager.py"}
+# Stand-ins for the GPU software that cannot run on kwok nodes, started on demand (by the
+# demo, or the Molecule scenarios that need them) with `<script> start`; down stops them.
+SIMULATORS = {"device-plugin-sim": "device_plugin_sim.py"}
 
 
 class LabError(Exception):
@@ -279,7 +281,7 @@ def stop_all() -> list[str]:
     if (LAB_DIR / "kai").is_dir():
         subprocess.run([str(HERE / "kai.sh"), "stop"], check=False, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-    for component in [*SIMULATORS, *reversed(COMPONENTS)]:
+    for component in [*SIMULATORS, *POD_RUNNERS, *reversed(COMPONENTS)]:
         pid = running_pid(component)
         if pid:
             try:
@@ -598,6 +600,8 @@ def cmd_up(args) -> None:
     write_node_root(load_host())
     create_nodes(bin_dir, nodes)
     seed_gpu_hosts(nodes, fresh)
+    for component, script in POD_RUNNERS.items():
+        start_background(component, str(HERE / script))
     (LAB_DIR / "env").write_text("".join(f"export {k}={v!r}\n"
                                          for k, v in env_exports(bin_dir, charts).items()))
     log(f"up in {time.monotonic() - started:.1f}s: apiserver https://127.0.0.1:{APISERVER_PORT}, "
@@ -615,7 +619,7 @@ def cmd_down(_args) -> None:  # pylint: disable=unused-argument
 def cmd_status(args) -> None:
     """Prints each component's state; exits 1 unless the whole lab runs."""
     all_running = True
-    for component in COMPONENTS:
+    for component in (*COMPONENTS, *POD_RUNNERS):
         pid = running_pid(component)
         all_running = all_running and pid is not None
         if not args.quiet:

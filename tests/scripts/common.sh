@@ -40,13 +40,11 @@ lab_up() {
   source "$FGPU_LAB_DIR/env"
 }
 
-# start_simulators: NVIDIA's GPU Operator controller as a process (tests/lab/gpu_operator.py),
-# the stand-ins for its MIG manager, device plugin and feature discovery, which cannot run
-# on kwok nodes (tests/lab/mig_manager.py, device_plugin_sim.py), and KAI's real scheduler
-# components as processes (tests/lab/kai.sh).
+# start_simulators: the stand-ins for the device plugin and feature discovery, which cannot
+# run on kwok nodes (tests/lab/device_plugin_sim.py), and KAI's real scheduler components as
+# processes (tests/lab/kai.sh). The lab itself runs the GPU Operator's controller and MIG
+# manager for the chart's pods (tests/lab/lab.py POD_RUNNERS).
 start_simulators() {
-  "$VENV/bin/python" "$REPO/tests/lab/gpu_operator.py" start
-  "$VENV/bin/python" "$REPO/tests/lab/mig_manager.py" start
   "$VENV/bin/python" "$REPO/tests/lab/device_plugin_sim.py" start
   "$REPO/tests/lab/kai.sh" start
 }
