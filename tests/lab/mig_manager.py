@@ -28,7 +28,8 @@ and each apply follows mig-parted pkg/mig/reconfigure (Run):
      select ``true``, so their pods leave the node), and it waits up to 5 minutes until the
      device plugin, GFD, DCGM exporter and DCGM pods are gone from the node (if they are
      not, it stops there, state left ``pending``, as upstream does);
-  3. MIG mode (``mig-parted apply --mode-only``); if that fails and the container's
+  3. MIG mode (``mig-parted apply --mode-only``, then ``assert --mode-only`` that it took
+     effect); if that fails and the container's
      WITH_REBOOT is ``true``: state ``rebooting``, the node reboots (tests/gpusim
      ``reboot``) and the manager starts again, as its pod would; after a reboot a mode
      still not applied is ``failed``;
@@ -213,7 +214,9 @@ class Manager(threading.Thread):
                 time.sleep(1)
         for validation in VALIDATION_PODS:
             self.delete_pods(validation)
-        if not self.mig_parted("apply", "--mode-only", *config) and self.with_reboot:
+        mode_applied = (self.mig_parted("apply", "--mode-only", *config)
+                        and self.mig_parted("assert", "--mode-only", *config))
+        if not mode_applied and self.with_reboot:
             self.set_labels({STATE_LABEL: "rebooting"})
             self.say("rebooting the node")
             self.reboot()
@@ -224,14 +227,18 @@ class Manager(threading.Thread):
         self.delete_pods(VALIDATOR_POD)
         return finish("success")
 
+    def step(self) -> None:
+        """One look: the pod's first look at a set label, or a changed value, applies it."""
+        if self.sync_copy():
+            value = self.labels().get(CONFIG_LABEL, "")
+            if value and value != self.applied:
+                self.applied = value
+                self.reconfigure(value)
+
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                if self.sync_copy():
-                    value = self.labels().get(CONFIG_LABEL, "")
-                    if value and value != self.applied:
-                        self.applied = value
-                        self.reconfigure(value)
+                self.step()
             except (ConnectionError, RuntimeError) as exc:
                 self.say(f"pass failed: {exc}")
             self.stopping.wait(1)

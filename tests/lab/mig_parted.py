@@ -101,7 +101,7 @@ def _device_id(value) -> int:
     if not isinstance(value, str):
         raise SpecError(f"device-filter must be a string or a list of strings, not {value!r}")
     try:
-        return int(value, 16)
+        return int(value, 0)  # 0x-prefixed hexadecimal, as the IDs mig-parted prints
     except ValueError as exc:
         raise SpecError(f"invalid device-filter {value!r}: not a PCI device ID like 0x20B010DE") from exc
 
