@@ -38,7 +38,6 @@ labels, and ClusterPolicy status.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import signal
@@ -190,7 +189,7 @@ class Controller:
         # Same process group as the runner: stopping the runner's group stops it too.
         self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
         log(f"controller started for pod {self.pod['metadata']['namespace']}/{self.pod['metadata']['name']}, "
-            f"pid {self.proc.pid}: {argv[-1].split(' && ')[-1]}")
+            f"pid {self.proc.pid}: {argv[-1].rsplit(' && ', maxsplit=1)[-1]}")
 
     def tend(self) -> None:
         """Start it when due, restart it after a crash, renew its token."""
@@ -246,7 +245,7 @@ def run_loop() -> None:
                     controller = Controller(api, pod, binary, module)
                 if controller is not None:
                     controller.tend()
-            except (ConnectionError, RuntimeError) as exc:
+            except (ConnectionError, RuntimeError, lab.LabError) as exc:
                 log(f"pass failed: {exc}")
             time.sleep(1)
         log("the apiserver is gone; exiting")
@@ -255,21 +254,10 @@ def run_loop() -> None:
             controller.stop()
 
 
-def start() -> None:
-    build()  # fail here, in the foreground, if it cannot be built
-    lab.start_background(NAME, os.path.abspath(__file__))
-
-
-def stop() -> None:
-    lab.stop_background(NAME)
-
-
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "start", "stop"])
-    args = parser.parse_args(argv)
-    {"run": run_loop, "start": start, "stop": stop}[args.command]()
-    return 0
+    if argv[:1] == ["start"]:
+        build()  # fail here, in the foreground, if it cannot be built
+    return lab.runner_main(argv, __doc__, NAME, os.path.abspath(__file__), run_loop)
 
 
 if __name__ == "__main__":

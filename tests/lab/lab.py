@@ -269,6 +269,21 @@ def stop_background(component: str, timeout_s: float = 20) -> None:
     pid_file(component).unlink(missing_ok=True)
 
 
+def runner_main(argv: list[str], doc: str, component: str, script: str, run) -> int:
+    """The command line of a lab process that runs in the background: ``run`` (``run()`` in
+    the foreground), ``start`` (``script run`` in the background), ``stop``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "start", "stop"])
+    command = parser.parse_args(argv).command
+    if command == "run":
+        run()
+    elif command == "start":
+        start_background(component, script)
+    else:
+        stop_background(component)
+    return 0
+
+
 def tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -386,8 +401,9 @@ def nfd_labels(host: dict) -> dict:
     """What Node Feature Discovery labels a node with an NVIDIA GPU (PCI vendor 10de) and
     this kernel and OS with (its default configuration)."""
     prefix = "feature.node.kubernetes.io/"
-    kernel = host["kernel"].split("-")[0].split(".")
+    kernel = host["kernel"].split("-", maxsplit=1)[0].split(".")
     version = str(host["os_release"]["VERSION_ID"])
+    major, _dot, minor = version.partition(".")
     return {f"{prefix}pci-10de.present": "true",
             f"{prefix}kernel-version.full": host["kernel"],
             f"{prefix}kernel-version.major": kernel[0],
@@ -395,8 +411,8 @@ def nfd_labels(host: dict) -> dict:
             f"{prefix}kernel-version.revision": kernel[2],
             f"{prefix}system-os_release.ID": host["os_release"]["ID"],
             f"{prefix}system-os_release.VERSION_ID": version,
-            f"{prefix}system-os_release.VERSION_ID.major": version.split(".")[0],
-            f"{prefix}system-os_release.VERSION_ID.minor": version.split(".")[-1]}
+            f"{prefix}system-os_release.VERSION_ID.major": major,
+            f"{prefix}system-os_release.VERSION_ID.minor": minor}
 
 
 def load_nodes(extra_nodes: int) -> list[dict]:

@@ -46,9 +46,7 @@ Host systemd GPU clients (WITH_SHUTDOWN_HOST_GPU_CLIENTS) and CDI specs do not e
 
 from __future__ import annotations
 
-import argparse
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -159,7 +157,7 @@ class Manager(threading.Thread):
     def pods(self, label_selector: str) -> list:
         answer = self.api.call("GET", f"/api/v1/namespaces/{self.namespace}/pods?labelSelector="
                                       f"{selector(label_selector)}&fieldSelector={selector('spec.nodeName=' + self.node)}")
-        return [p for p in (answer or {}).get("items", [])]
+        return list((answer or {}).get("items", []))
 
     def delete_pods(self, label_selector: str) -> None:
         for pod in self.pods(label_selector):
@@ -267,20 +265,8 @@ def run_loop() -> None:
     log("the apiserver is gone; exiting")
 
 
-def start() -> None:
-    lab.start_background(NAME, os.path.abspath(__file__))
-
-
-def stop() -> None:
-    lab.stop_background(NAME)
-
-
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "start", "stop"])
-    args = parser.parse_args(argv)
-    {"run": run_loop, "start": start, "stop": stop}[args.command]()
-    return 0
+    return lab.runner_main(argv, __doc__, NAME, os.path.abspath(__file__), run_loop)
 
 
 if __name__ == "__main__":

@@ -193,7 +193,9 @@ def walk(entries: list[Entry], device_ids: list[int]):
 def flatten(mig_devices: dict[str, int]) -> list[str]:
     """One name per MIG device to create, larger GPU instances (then compute instances) first,
     as mig-parted's types.MigConfig Flatten sorts them; equal ones keep the config's order."""
-    names = [name for name, count in mig_devices.items() for _ in range(count)]
+    names = []
+    for name, count in mig_devices.items():
+        names += [name] * count
     key = {name: (parse_profile(name).g, parse_profile(name).c, parse_profile(name).attributes)
            for name in mig_devices}
     return sorted(names, key=lambda name: key[name], reverse=True)
