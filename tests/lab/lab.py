@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
 import os
 import shutil
@@ -65,14 +64,17 @@ def log(msg: str) -> None:
     print(f"lab: {msg}", file=sys.stderr, flush=True)
 
 
-def gpu_models():
-    """The collection's GPU model table, loaded by path: the lab labels nodes from it."""
-    path = REPO / "plugins" / "module_utils" / "gpu_models.py"
-    spec = importlib.util.spec_from_file_location("fgpu_gpu_models", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
+def gpu_models() -> dict:
+    """The simulated GPU models (tests/gpusim/models.yaml): the lab labels its nodes from the
+    simulated GPUs, as GPU feature discovery labels real nodes from the driver, never from
+    the collection's own table."""
+    return yaml.safe_load((REPO / "tests" / "gpusim" / "models.yaml").read_text())
+
+
+def gfd_product_label(product_name: str) -> str:
+    """GPU feature discovery's nvidia.com/gpu.product: the product name, blanks as '-'
+    (k8s-device-plugin internal/lm/resource.go)."""
+    return "-".join(product_name.split())
 
 
 # --- paths and state --------------------------------------------------------------------
@@ -428,8 +430,8 @@ def load_nodes(extra_nodes: int) -> list[dict]:
     return nodes
 
 
-def node_manifest(node: dict, models, host: dict) -> dict:
-    model = models.model_by_key(node["gpu"]["model"])
+def node_manifest(node: dict, models: dict, host: dict) -> dict:
+    model = models[node["gpu"]["model"]]
     count = int(node["gpu"]["count"])
     name = node["name"]
     capacity = {"cpu": "64", "memory": "512Gi", "pods": "110", "nvidia.com/gpu": str(count)}
@@ -448,10 +450,10 @@ def node_manifest(node: dict, models, host: dict) -> dict:
                 POOL_LABEL: node["pool"],
                 # As GPU feature discovery labels a GPU node.
                 "nvidia.com/gpu.present": "true",
-                "nvidia.com/gpu.product": models.gfd_product_label(model.product_name),
+                "nvidia.com/gpu.product": gfd_product_label(model["product_name"]),
                 "nvidia.com/gpu.count": str(count),
-                "nvidia.com/gpu.memory": str(model.memory_mib),
-                "nvidia.com/mig.capable": str(model.mig_capable).lower(),
+                "nvidia.com/gpu.memory": str(model["memory_mib"]),
+                "nvidia.com/mig.capable": str(bool(model["profiles"])).lower(),
                 **nfd_labels(host),
             },
         },
