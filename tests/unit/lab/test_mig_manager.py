@@ -10,6 +10,8 @@ from urllib.parse import unquote
 
 import pytest
 
+# Sets up the import paths of the lab and the simulator, and the fixtures.
+from lab_hosts import fixture_lab_node, fixture_nvml_lib  # noqa: F401  pylint: disable=unused-import
 import lab
 import mig_manager
 from gpusim import host as gpusim_host

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+# Sets up the import paths of the lab and the simulator, and the fixtures.
+from lab_hosts import fixture_lab_node, fixture_nvml_lib  # noqa: F401  pylint: disable=unused-import
 import mig_parted
 from gpusim import host as gpusim_host
 from gpusim import state as gpusim_state

@@ -1,7 +1,8 @@
 # Copyright: fractional.gpu contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fixtures for the lab's stand-ins: a seeded simulated GPU host with the simulated NVML
-library, laid out as the lab lays out a node (tests/lab/lab.py seed_gpu_hosts)."""
+library, laid out as the lab lays out a node (tests/lab/lab.py seed_gpu_hosts). A module the
+tests import, not a conftest.py: tests elsewhere import ``conftest`` by name."""
 
 import os
 import subprocess
@@ -19,8 +20,8 @@ sys.path.insert(0, str(GPUSIM))
 from gpusim import host as gpusim_host  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def nvml_lib():
+@pytest.fixture(name="nvml_lib", scope="session")
+def fixture_nvml_lib():
     """The simulated libnvidia-ml.so.1's directory (tests/gpusim/build.sh, cached)."""
     result = subprocess.run([str(GPUSIM / "build.sh")], env=dict(os.environ, FGPU_PYTHON=sys.executable),
                             capture_output=True, text=True, timeout=300, check=False)
@@ -29,8 +30,8 @@ def nvml_lib():
     return result.stdout.strip()
 
 
-@pytest.fixture
-def lab_node(tmp_path, nvml_lib):
+@pytest.fixture(name="lab_node")
+def fixture_lab_node(tmp_path, nvml_lib):
     """node name -> the lab directory holding gpusim/<node>.state, gpusim/lib and gpusim/bin."""
     def make(node):
         gpusim = tmp_path / "gpusim"
