@@ -80,7 +80,7 @@ def measure(size: int, forks: int, strategy: str) -> tuple[float, int]:
     subprocess.run([*LAB, "up", "--extra-nodes", str(extra)], check=True, capture_output=True)
     env = lab_env()
     # The GPU software the lab stands in for (as make demo starts it).
-    for simulator in ("operator_sim.py", "device_plugin_sim.py"):
+    for simulator in ("device_plugin_sim.py",):
         subprocess.run([sys.executable, str(REPO / "tests/lab" / simulator), "start"],
                        check=True, capture_output=True, env=env)
     subprocess.run([str(REPO / "tests/lab/kai.sh"), "start"], check=True, capture_output=True,

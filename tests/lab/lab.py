@@ -48,9 +48,13 @@ POOL_LABEL = "fractional.gpu/pool"
 
 # Processes in start order; down stops them in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+# What runs in the containers of GPU Operator pods on kwok nodes, started with the lab (as a
+# kubelet would run them; each acts only while its pods exist): NVIDIA's operator controller
+# and the stand-in for its MIG manager.
+POD_RUNNERS = {"gpu-operator": "gpu_operator.py", "mig-manager": "mig_manager.py"}
 # Stand-ins for the GPU software that cannot run on kwok nodes, started on demand (by the
 # demo, or the Molecule scenarios that need them) with `<script> start`; down stops them.
-SIMULATORS = {"operator-sim": "operator_sim.py", "device-plugin-sim": "device_plugin_sim.py"}
+SIMULATORS = {"device-plugin-sim": "device_plugin_sim.py"}
 
 
 class LabError(Exception):
@@ -114,10 +118,12 @@ def port_in_use(port: int) -> bool:
 # --- build ------------------------------------------------------------------------------
 
 def build() -> Path:
-    """Runs build.sh (cached) and returns the directory holding the binaries."""
+    """Runs build.sh and operator_build.sh (cached) and returns the directory holding the
+    lab's binaries."""
     try:
         out = subprocess.run([str(HERE / "build.sh"), "--print-bin"], check=True,
                              stdout=subprocess.PIPE, text=True)
+        subprocess.run([str(HERE / "operator_build.sh")], check=True, stdout=subprocess.DEVNULL)
     except subprocess.CalledProcessError as exc:
         raise LabError("building the lab's binaries failed (see the lines above); "
                        "fix the cause and run `tests/lab/lab.py up` again") from exc
@@ -241,6 +247,46 @@ def start(component: str, bin_dir: Path) -> None:
                        f"last lines of {log_file(component)}:\n{tail(log_file(component))}")
 
 
+def start_background(component: str, script: str) -> None:
+    """Runs ``script run`` (a lab simulator) in the background, in a process group of its
+    own, as ``component`` (its pid and log in the lab directory)."""
+    if running_pid(component):
+        return
+    log_file(component).parent.mkdir(parents=True, exist_ok=True)
+    pid_file(component).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file(component), "ab") as out:
+        proc = subprocess.Popen([sys.executable, script, "run"], stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    pid_file(component).write_text(str(proc.pid))
+    log(f"{component} started, pid {proc.pid}, log {log_file(component)}")
+
+
+def stop_background(component: str, timeout_s: float = 20) -> None:
+    """Stops what start_background started, with everything in its process group."""
+    pid = running_pid(component)
+    if pid:
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while running_pid(component) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    pid_file(component).unlink(missing_ok=True)
+
+
+def runner_main(argv: list[str], doc: str, component: str, script: str, run) -> int:
+    """The command line of a lab process that runs in the background: ``run`` (``run()`` in
+    the foreground), ``start`` (``script run`` in the background), ``stop``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "start", "stop"])
+    command = parser.parse_args(argv).command
+    if command == "run":
+        run()
+    elif command == "start":
+        start_background(component, script)
+    else:
+        stop_background(component)
+    return 0
+
+
 def tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -253,7 +299,7 @@ def stop_all() -> list[str]:
     if (LAB_DIR / "kai").is_dir():
         subprocess.run([str(HERE / "kai.sh"), "stop"], check=False, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-    for component in [*SIMULATORS, *reversed(COMPONENTS)]:
+    for component in [*SIMULATORS, *POD_RUNNERS, *reversed(COMPONENTS)]:
         pid = running_pid(component)
         if pid:
             try:
@@ -338,6 +384,40 @@ def wait_ready() -> None:
 
 # --- nodes ------------------------------------------------------------------------------
 
+def load_host() -> dict:
+    """What every node's machine reports (nodes.yaml ``host``)."""
+    return yaml.safe_load(NODES_FILE.read_text())["host"]
+
+
+def node_root() -> Path:
+    """The files of the nodes' machines that pods mount as hostPath (one for all nodes)."""
+    return LAB_DIR / "node-root"
+
+
+def write_node_root(host: dict) -> None:
+    release = node_root() / "etc" / "os-release"
+    release.parent.mkdir(parents=True, exist_ok=True)
+    release.write_text("".join(f'{key}="{value}"\n' for key, value in host["os_release"].items()))
+
+
+def nfd_labels(host: dict) -> dict:
+    """What Node Feature Discovery labels a node with an NVIDIA GPU (PCI vendor 10de) and
+    this kernel and OS with (its default configuration)."""
+    prefix = "feature.node.kubernetes.io/"
+    kernel = host["kernel"].split("-", maxsplit=1)[0].split(".")
+    version = str(host["os_release"]["VERSION_ID"])
+    major, _dot, minor = version.partition(".")
+    return {f"{prefix}pci-10de.present": "true",
+            f"{prefix}kernel-version.full": host["kernel"],
+            f"{prefix}kernel-version.major": kernel[0],
+            f"{prefix}kernel-version.minor": kernel[1],
+            f"{prefix}kernel-version.revision": kernel[2],
+            f"{prefix}system-os_release.ID": host["os_release"]["ID"],
+            f"{prefix}system-os_release.VERSION_ID": version,
+            f"{prefix}system-os_release.VERSION_ID.major": major,
+            f"{prefix}system-os_release.VERSION_ID.minor": minor}
+
+
 def load_nodes(extra_nodes: int) -> list[dict]:
     description = yaml.safe_load(NODES_FILE.read_text())
     nodes = list(description["nodes"])
@@ -351,7 +431,7 @@ def load_nodes(extra_nodes: int) -> list[dict]:
     return nodes
 
 
-def node_manifest(node: dict, models: dict) -> dict:
+def node_manifest(node: dict, models: dict, host: dict) -> dict:
     model = models[node["gpu"]["model"]]
     count = int(node["gpu"]["count"])
     name = node["name"]
@@ -375,10 +455,19 @@ def node_manifest(node: dict, models: dict) -> dict:
                 "nvidia.com/gpu.count": str(count),
                 "nvidia.com/gpu.memory": str(model["memory_mib"]),
                 "nvidia.com/mig.capable": str(bool(model["profiles"])).lower(),
+                **nfd_labels(host),
             },
         },
         "spec": {},
-        "status": {"capacity": capacity, "allocatable": dict(capacity)},
+        "status": {"capacity": capacity, "allocatable": dict(capacity),
+                   # What the kubelet reports (the GPU Operator picks its container runtime
+                   # from it); kwok fills the fields left empty.
+                   "nodeInfo": {"containerRuntimeVersion": host["container_runtime"],
+                                "kernelVersion": host["kernel"],
+                                "osImage": host["os_release"]["PRETTY_NAME"],
+                                "operatingSystem": "linux", "architecture": "amd64",
+                                **dict.fromkeys(("machineID", "systemUUID", "bootID",
+                                                 "kubeletVersion", "kubeProxyVersion"), "")}},
     }
 
 
@@ -393,7 +482,8 @@ def kubectl(bin_dir: Path, *args: str, stdin: str | None = None) -> str:
 
 def create_nodes(bin_dir: Path, nodes: list[dict]) -> None:
     models = gpu_models()
-    items = [node_manifest(node, models) for node in nodes]
+    host = load_host()
+    items = [node_manifest(node, models, host) for node in nodes]
     manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
     # create (not apply): kwok and the simulated device plugin own the status afterwards.
     existing = set(kubectl(bin_dir, "get", "nodes", "-o", "name").split())
@@ -551,8 +641,11 @@ def cmd_up(args) -> None:
             stop_all()
             raise
     nodes = load_nodes(args.extra_nodes)
+    write_node_root(load_host())
     create_nodes(bin_dir, nodes)
     seed_gpu_hosts(nodes, fresh)
+    for component, script in POD_RUNNERS.items():
+        start_background(component, str(HERE / script))
     (LAB_DIR / "env").write_text("".join(f"export {k}={v!r}\n"
                                          for k, v in env_exports(bin_dir, charts).items()))
     log(f"up in {time.monotonic() - started:.1f}s: apiserver https://127.0.0.1:{APISERVER_PORT}, "
@@ -570,7 +663,7 @@ def cmd_down(_args) -> None:  # pylint: disable=unused-argument
 def cmd_status(args) -> None:
     """Prints each component's state; exits 1 unless the whole lab runs."""
     all_running = True
-    for component in COMPONENTS:
+    for component in (*COMPONENTS, *POD_RUNNERS):
         pid = running_pid(component)
         all_running = all_running and pid is not None
         if not args.quiet:

@@ -40,11 +40,11 @@ lab_up() {
   source "$FGPU_LAB_DIR/env"
 }
 
-# start_simulators: the stand-ins for the GPU Operator's controller, MIG manager, device
-# plugin and feature discovery, which cannot run on kwok nodes (tests/lab/*_sim.py), and
-# KAI's real scheduler components as processes (tests/lab/kai.sh).
+# start_simulators: the stand-ins for the device plugin and feature discovery, which cannot
+# run on kwok nodes (tests/lab/device_plugin_sim.py), and KAI's real scheduler components as
+# processes (tests/lab/kai.sh). The lab itself runs the GPU Operator's controller and MIG
+# manager for the chart's pods (tests/lab/lab.py POD_RUNNERS).
 start_simulators() {
-  "$VENV/bin/python" "$REPO/tests/lab/operator_sim.py" start
   "$VENV/bin/python" "$REPO/tests/lab/device_plugin_sim.py" start
   "$REPO/tests/lab/kai.sh" start
 }
