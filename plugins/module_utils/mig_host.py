@@ -43,6 +43,7 @@ OPERAND_LABELS = tuple(DEPLOY_PREFIX + name for name in (
 OPERAND_APPS = ("nvidia-device-plugin-daemonset", "gpu-feature-discovery",
                 "nvidia-dcgm-exporter", "nvidia-dcgm")
 MIG_MANAGER_LABEL = DEPLOY_PREFIX + "mig-manager"
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 
 
 def _meta(node):
@@ -80,15 +81,17 @@ def mig_manager_problems(node, policy, node_name=None):
     if value == "false":
         return []
     name = node_name or _meta(node).get("name")
+    config = _labels(node).get(MIG_CONFIG_LABEL)
+    default = (manager.get("config") or {}).get("default")
     return ["%s: host mode refused: the GPU Operator's MIG manager can run on this node "
             "(ClusterPolicy cluster-policy enables it; node label %s is %s) and applies the "
-            "node's nvidia.com/mig.config (%s) whenever its pod starts, undoing a layout made on "
-            "the host. Keep it off the node (kubectl label node %s %s=false --overwrite; the "
-            "operator keeps that value), disable it (gpu_operator_mig_manager_enabled: false), "
-            "or use mig_mode: operator. Nothing was changed."
+            "node's %s (%s) whenever its pod starts, undoing a layout made on the host. Keep it "
+            "off the node (kubectl label node %s %s=false --overwrite; the operator keeps that "
+            "value), disable it (gpu_operator_mig_manager_enabled: false), or use mig_mode: "
+            "operator. Nothing was changed."
             % (name, MIG_MANAGER_LABEL, value if value is not None else "unset",
-               _labels(node).get("nvidia.com/mig.config")
-               or (manager.get("config") or {}).get("default") or "all-disabled",
+               MIG_CONFIG_LABEL, "'%s'" % config if config
+               else "unset; the operator sets it to '%s'" % default if default else "unset",
                name, MIG_MANAGER_LABEL)]
 
 
