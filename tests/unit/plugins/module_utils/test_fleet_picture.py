@@ -59,9 +59,9 @@ def test_mismatched_nodes_come_first():
 
 
 def test_instances_are_drawn_to_scale():
-    bar = gpu_bar({"index": 0, "slices": 8, "instances": H100_LAYOUT})
-    assert 'data-profile="3g.40gb" data-start="0" data-size="4" style="left:0%;width:50%' in bar
-    assert 'data-start="6" data-size="1" style="left:75%;width:12.5%' in bar
+    h100 = gpu_bar({"index": 0, "slices": 8, "instances": H100_LAYOUT})
+    assert 'data-profile="3g.40gb" data-start="0" data-size="4" style="left:0%;width:50%' in h100
+    assert 'data-start="6" data-size="1" style="left:75%;width:12.5%' in h100
     a30 = gpu_bar({"index": 1, "slices": 4, "instances": [{"profile": "2g.12gb", "start": 2, "size": 2}]})
     assert "left:50%;width:50%" in a30
 
