@@ -1,14 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: fractional.gpu contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters for what a run covers; the rules live in module_utils/fleet_scope.py (documented
-in fleet_*.yml next to this file)."""
+"""Filters for what a run covers and its plan; the rules live in module_utils/fleet_scope.py
+and fleet_plan.py (documented in fleet_*.yml next to this file)."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.fractional.gpu.plugins.module_utils import fleet_scope
+from ansible_collections.fractional.gpu.plugins.module_utils import fleet_plan, fleet_scope
 
 
 def fleet_host_pool(group_names, pool_name=None):
@@ -22,6 +22,8 @@ def fleet_scope_filter(matched, play_hosts, hostvars, pattern="gpu_nodes", limit
         info[host] = {
             "pool": fleet_scope.host_pool(host_vars.get("group_names"), host_vars.get("pool_name")),
             "node_selector": host_vars.get("pool_node_selector") or {},
+            "settings": dict((name, host_vars[name]) for name in fleet_scope.POOL_SETTINGS
+                             if name in host_vars),
         }
     return fleet_scope.resolve_scope(matched, play_hosts, info, pattern=pattern, limit=limit or "")
 
@@ -34,8 +36,16 @@ def fleet_discovery_pending(nodes, hosts):
     return fleet_scope.discovery_pending(nodes, hosts)
 
 
-def fleet_pools(resolved):
-    return fleet_scope.scoped_pools(resolved)
+def fleet_resolve(nodes, scope, pool_label="fractional.gpu/pool", defaults=None):
+    return fleet_plan.resolve_pools(nodes, scope, pool_label, defaults or {})
+
+
+def fleet_mig_hosts(pools, scope, defaults=None):
+    return fleet_plan.mig_hosts(pools, scope, defaults or {})
+
+
+def fleet_summary_entries(pools, hosts, alive, nvml_results=None):
+    return fleet_plan.summary_entries(pools, hosts, alive, nvml_results)
 
 
 class FilterModule(object):
@@ -47,5 +57,7 @@ class FilterModule(object):
             "fleet_scope": fleet_scope_filter,
             "fleet_pool_labels": fleet_pool_labels,
             "fleet_discovery_pending": fleet_discovery_pending,
-            "fleet_pools": fleet_pools,
+            "fleet_resolve": fleet_resolve,
+            "fleet_mig_hosts": fleet_mig_hosts,
+            "fleet_summary_entries": fleet_summary_entries,
         }

@@ -355,6 +355,7 @@ def plan(pools, nodes, pool_label):
     - ``changes``: [{node, value}] where the node's ``nvidia.com/device-plugin.config``
       label must change (value None: remove it), including nodes that still carry the key
       of a listed pool they no longer belong to; nodes outside the listed pools keep theirs;
+    - ``labels``: the same as {node: {label: value}}, for fractional.gpu.node_labels;
     - ``pools``: {pool name: [node, ...]}.
     """
     by_name = dict((_name(n), n) for n in nodes)
@@ -400,6 +401,7 @@ def plan(pools, nodes, pool_label):
         "problems": problems,
         "assignments": assignments,
         "changes": changes,
+        "labels": dict((change["node"], {CONFIG_LABEL: change["value"]}) for change in changes),
         "pools": members,
     }
 

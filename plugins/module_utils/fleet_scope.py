@@ -29,6 +29,13 @@ from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import (
 __metaclass__ = type
 
 POOL_GROUP_PREFIX = "pool_"
+# The settings of a pool, read from the inventory (its group_vars): one value for all its
+# hosts. The roles that use them keep their defaults (pool, mig; validate_nvml_enabled
+# defaults to true).
+POOL_SETTINGS = ("pool_strategy", "pool_isolation", "pool_workload", "pool_granularity",
+                 "pool_time_slicing", "pool_share_mig_devices", "mig_mode", "mig_config_name",
+                 "mig_operator_host_checks", "mig_validate", "mig_allow_no_match",
+                 "validate_nvml_enabled")
 
 
 def host_pool(group_names, pool_name=None):
@@ -49,11 +56,12 @@ def resolve_scope(matched, play_hosts, hosts_info, pattern="gpu_nodes", limit=""
     """The GPU nodes a run covers.
 
     ``matched``: the hosts ``fleet_hosts`` names; ``play_hosts``: the hosts ``--limit``
-    leaves (a play over every host); ``hosts_info``: {host: {pool, node_selector}} for every
-    host of the inventory (pool '' for a host in no pool). Returns ``hosts`` (sorted),
-    ``pools`` ({pool: {hosts, node_selector}}), ``host_pools`` ({host: pool}), ``complete``
-    (the run covers every GPU node of the inventory: only then may it remove what serves
-    the whole fleet) and ``problems``.
+    leaves (a play over every host); ``hosts_info``: {host: {pool, node_selector, settings}}
+    for every host of the inventory (pool '' for a host in no pool; settings: the
+    POOL_SETTINGS the inventory sets for it). Returns ``hosts`` (sorted), ``pools`` ({pool:
+    {hosts, node_selector, settings}}), ``host_pools`` ({host: pool}), ``complete`` (the run
+    covers every GPU node of the inventory: only then may it remove what serves the whole
+    fleet) and ``problems`` (among them a pool whose hosts set a pool setting differently).
     """
     in_play = set(play_hosts)
     hosts = sorted(h for h in set(matched) if h in in_play)
@@ -72,11 +80,19 @@ def resolve_scope(matched, play_hosts, hosts_info, pattern="gpu_nodes", limit=""
     for host in gpu_hosts:
         info = hosts_info[host]
         selector = dict(info.get("node_selector") or {})
-        pool = pools.setdefault(info["pool"], {"hosts": [], "node_selector": selector})
+        settings = dict(info.get("settings") or {})
+        pool = pools.setdefault(info["pool"], {"hosts": [], "node_selector": selector,
+                                               "settings": settings})
         if pool["node_selector"] != selector:
             problems.append("pool %s: its hosts name different node selectors (%s: %s, %s: %s); "
                             "set pool_node_selector once for the pool group"
                             % (info["pool"], pool["hosts"][0], pool["node_selector"], host, selector))
+        differ = sorted(k for k in set(settings) | set(pool["settings"])
+                        if settings.get(k) != pool["settings"].get(k))
+        if differ:
+            problems.append("pool %s: its hosts set %s differently (%s and %s); a pool's settings "
+                            "are its group's: set them once in the pool group's group_vars"
+                            % (info["pool"], ", ".join(differ), pool["hosts"][0], host))
         pool["hosts"].append(host)
         host_pools[host] = info["pool"]
     fleet = set(h for h, info in hosts_info.items() if (info or {}).get("pool"))
@@ -89,14 +105,15 @@ def _labels(node):
 
 
 def pool_label_plan(nodes, scope, pool_label):
-    """The pool label writes for the hosts in scope. A pool with a ``node_selector`` (a
-    label the platform sets) gets none: its nodes must carry that selector already.
+    """The pool label of each host in scope, for fractional.gpu.node_labels (which patches
+    only the nodes whose label differs). A pool with a ``node_selector`` (a label the
+    platform sets) gets none: its nodes must carry that selector already.
 
-    Returns ``changes`` (Node patches, one per node whose label differs) and
-    ``problems`` (a host without a node, a node without its pool's platform label).
+    Returns ``labels`` ({node: {pool_label: pool}}) and ``problems`` (a host without a
+    node, a node without its pool's platform label).
     """
     by_name = dict(((n.get("metadata") or {}).get("name"), n) for n in nodes)
-    changes, problems = [], []
+    labels, problems = {}, []
     for pool_name, pool in sorted(scope.get("pools", {}).items()):
         selector = pool.get("node_selector") or {}
         for host in pool["hosts"]:
@@ -105,17 +122,16 @@ def pool_label_plan(nodes, scope, pool_label):
                 problems.append("%s (pool %s): no Kubernetes node of that name; the hosts of a "
                                 "pool group are node names" % (host, pool_name))
                 continue
-            labels = _labels(node)
             if selector:
-                wrong = ["%s=%s (it has %s)" % (k, v, labels.get(k, "none"))
-                         for k, v in sorted(selector.items()) if labels.get(k) != v]
+                have = _labels(node)
+                wrong = ["%s=%s (it has %s)" % (k, v, have.get(k, "none"))
+                         for k, v in sorted(selector.items()) if have.get(k) != v]
                 if wrong:
                     problems.append("%s (pool %s): the node lacks the pool's platform label %s"
                                     % (host, pool_name, ", ".join(wrong)))
-            elif labels.get(pool_label) != pool_name:
-                changes.append({"apiVersion": "v1", "kind": "Node",
-                                "metadata": {"name": host, "labels": {pool_label: pool_name}}})
-    return {"changes": changes, "problems": problems}
+            else:
+                labels[host] = {pool_label: pool_name}
+    return {"labels": labels, "problems": problems}
 
 
 def discovery_pending(nodes, hosts):
@@ -131,13 +147,3 @@ def discovery_pending(nodes, hosts):
         if missing:
             pending[host] = missing
     return pending
-
-
-def scoped_pools(resolved):
-    """The resolved pool of every host validated in this run, one entry per pool, in name
-    order; ``resolved``: the ``pool_resolved`` facts (None for a host without one)."""
-    pools = {}
-    for pool in resolved:
-        if pool and pool.get("name") not in pools:
-            pools[pool["name"]] = pool
-    return [pools[name] for name in sorted(pools)]

@@ -23,6 +23,22 @@ def _device_name(gi, ci):
     return device_name(gi, ci) or "unknown profile id %s" % gi.profile_id
 
 
+def memory_slices(gpu):
+    """The GPU's memory slices, from the placements its driver reports (None when it reports
+    no MIG profile)."""
+    ends = [start + profile.memory_slices for profile in gpu.profiles
+            for start in profile.placements or ()]
+    return max(ends) if ends else None
+
+
+def instances(gpu):
+    """The GPU instances as placed: profile, start and size in memory slices (what the
+    fleet picture draws to scale)."""
+    return [{"profile": gi.layout_name() or gi.profile or "?", "start": gi.placement_start,
+             "size": gi.placement_size}
+            for gi in sorted(gpu.gpu_instances, key=lambda g: (g.placement_start or 0, g.id))]
+
+
 def validate_gpu(gpu, desired, memory_tolerance_percent=2.0):
     """Report dict for one GPU against its DesiredGpu (None: not managed, only listed)."""
     report = {"index": gpu.index, "model": gpu.model, "uuid": gpu.uuid,
@@ -31,6 +47,8 @@ def validate_gpu(gpu, desired, memory_tolerance_percent=2.0):
     actual = _counts(_device_name(gi, ci) for gi, ci in devices)
     report["mig_mode"] = {"current": _mode(gpu.mig_current), "pending": _mode(gpu.mig_pending)}
     report["mig_devices"] = {"actual": actual}
+    report["instances"] = instances(gpu)
+    report["slices"] = memory_slices(gpu)
     if desired is None:
         report["ok"] = True
         return report

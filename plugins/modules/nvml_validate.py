@@ -112,8 +112,10 @@ report:
         Per GPU - C(index), C(model), C(uuid), C(managed), C(ok), C(mig_mode) (C(current),
         C(pending), C(expected)), C(mig_devices) (C(actual) and C(expected) counts per
         profile), C(memory) (per MIG device - ids, profile, C(memory_mib),
-        C(expected_memory_mib), the driver's figure for the profile, C(ok)) and its
-        C(mismatches).
+        C(expected_memory_mib), the driver's figure for the profile, C(ok)), C(instances)
+        (per GPU instance its C(profile), placement C(start) and C(size) in memory slices),
+        C(slices) (the GPU's memory slices, from the placements the driver reports; null
+        without MIG profiles) and its C(mismatches).
       type: list
       elements: dict
   sample:

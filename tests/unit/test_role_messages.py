@@ -11,8 +11,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_operator_checks_list_one_problem_a_line():
+def test_the_operator_checks_list_one_node_a_line():
     tasks = yaml.safe_load((ROOT / "roles" / "mig" / "tasks" / "operator.yml").read_text())
-    check = next(t for t in tasks if t["name"] == "Check the node's GPUs can take the MIG configuration")
-    assert "\n- " in check["vars"]["mig_operator_error_lines"]
-    assert "\\n" not in check["ansible.builtin.assert"]["fail_msg"]
+    by_name = dict((t["name"], t) for t in tasks)
+    for name in ("Check every node's GPUs can take its MIG configuration",
+                 "Check a MIG manager runs on every node"):
+        message = by_name[name]["ansible.builtin.assert"]["fail_msg"]
+        assert "join('\n')" in message and "\\n" not in message
+    message = by_name["Report the nodes the MIG manager did not apply its configuration to"]["ansible.builtin.fail"]["msg"]
+    assert "join('\n')" in message

@@ -222,6 +222,8 @@ def test_plan_labels_pool_members_and_clears_the_rest():
     assert result["assignments"] == {"l40s-0": "l40s", "a100-0": None, "a100-1": None}
     assert result["changes"] == [{"node": "a100-0", "value": None}, {"node": "a100-1", "value": None},
                                  {"node": "l40s-0", "value": "l40s"}, {"node": "moved", "value": None}]
+    assert result["labels"]["l40s-0"] == {dpc.CONFIG_LABEL: "l40s"}
+    assert result["labels"]["moved"] == {dpc.CONFIG_LABEL: None} and len(result["labels"]) == 4
     assert result["pools"]["a100"] == ["a100-0", "a100-1"]
 
 
@@ -241,7 +243,7 @@ def test_plan_problems():
 
 def test_plan_without_sharing():
     assert dpc.plan([pool(sharing=False, name="empty")], [], POOL_LABEL) == {
-        "problems": [], "assignments": {}, "changes": [], "pools": {"empty": []}}
+        "problems": [], "assignments": {}, "changes": [], "labels": {}, "pools": {"empty": []}}
 
 
 def test_plan_selects_by_a_platform_label():

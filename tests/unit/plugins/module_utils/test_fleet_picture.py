@@ -12,8 +12,11 @@ import pytest
 
 from ansible_collections.fractional.gpu.plugins.module_utils.fleet_picture import (
     gpu_bar,
+    picture_nodes,
+    planned_gpus,
     render_html,
 )
+from ansible_collections.fractional.gpu.plugins.module_utils.fleet_report import fleet_summary
 
 REPO = Path(__file__).resolve().parents[4]
 BROWSER_CHECK = REPO / "tests" / "scripts" / "browser_check.py"
@@ -111,3 +114,61 @@ def test_chromium_draws_what_the_rows_say(tmp_path):
                     assert box["left"] == pytest.approx(got["width"] * inst["start"] / want["slices"], abs=2)
             elif want.get("replicas"):
                 assert len(got["boxes"]) == want["replicas"]
+
+
+MIG_CONFIG = {"version": "v1", "mig-configs": {"h100-mixed": [
+    {"devices": "all", "mig-enabled": True, "mig-devices": {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}}]}}
+
+
+def summary_rows():
+    nodes = [
+        {"metadata": {"name": "gpu-h100-0", "labels": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
+                                                       "nvidia.com/gpu.count": "2"}},
+         "status": {"allocatable": {"nvidia.com/mig-1g.10gb": "4", "nvidia.com/mig-2g.20gb": "2",
+                                    "nvidia.com/mig-3g.40gb": "2"}}},
+        {"metadata": {"name": "gpu-l40s-0", "labels": {"nvidia.com/gpu.product": "NVIDIA-L40S",
+                                                       "nvidia.com/gpu.count": "1"}},
+         "status": {"allocatable": {"nvidia.com/gpu": "1"}}},
+        {"metadata": {"name": "gpu-h200-0", "labels": {"nvidia.com/gpu.product": "NVIDIA-H200",
+                                                       "nvidia.com/gpu.count": "8"}},
+         "status": {"allocatable": {"nvidia.com/gpu": "8"}}},
+    ]
+    entries = {
+        "gpu-h100-0": {"pool": "h100", "strategy": "mig", "mig_config_name": "h100-mixed",
+                       "time_slicing": {}, "checks": {"nvml": True}},
+        "gpu-l40s-0": {"pool": "l40s", "strategy": "time_slicing", "mig_config_name": None,
+                       "time_slicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": 4}]},
+                       "checks": {}},
+        "gpu-h200-0": {"pool": "h200", "strategy": "kai", "mig_config_name": None, "time_slicing": {},
+                       "checks": {}},
+    }
+    summary = fleet_summary(nodes, entries, mig_config=MIG_CONFIG)
+    counts = dict((n["metadata"]["name"], n["metadata"]["labels"]["nvidia.com/gpu.count"]) for n in nodes)
+    return summary["rows"], counts, entries
+
+
+def test_the_picture_is_built_from_the_summary_rows():
+    rows, counts, entries = summary_rows()
+    report = {"gpus": [{"index": i, "slices": 8, "instances": H100_LAYOUT} for i in range(2)]}
+    nodes = dict((n["node"], n) for n in picture_nodes(rows, counts, entries, MIG_CONFIG,
+                                                        {"gpu-h100-0": report}))
+    assert [n["node"] for n in picture_nodes(rows, counts, entries)] == [r["node"] for r in rows]
+    h100 = nodes["gpu-h100-0"]
+    assert h100["ok"] and h100["gpus"][1]["instances"] == H100_LAYOUT and "planned" not in h100["gpus"][0]
+    l40s = nodes["gpu-l40s-0"]
+    assert not l40s["ok"] and l40s["problems"] == ["nvidia.com/gpu: expected 4, found 1"]
+    assert l40s["gpus"] == [{"index": 0, "replicas": 4}]
+    assert len(nodes["gpu-h200-0"]["gpus"]) == 8 and nodes["gpu-h200-0"]["gpus"][0]["note"].startswith("KAI")
+
+
+def test_without_nvml_the_mig_layout_is_planned_and_placed():
+    rows, counts, entries = summary_rows()
+    h100 = [n for n in picture_nodes(rows, counts, entries, MIG_CONFIG) if n["node"] == "gpu-h100-0"][0]
+    gpu = h100["gpus"][0]
+    assert gpu["planned"] and gpu["slices"] == 8
+    placed = sorted((i["start"], i["size"], i["profile"]) for i in gpu["instances"])
+    assert sorted(p[2] for p in placed) == ["1g.10gb", "1g.10gb", "2g.20gb", "3g.40gb"]
+    ends = [start + size for start, size, _ in placed]
+    assert all(a <= b[0] for a, b in zip(ends, placed[1:])) and ends[-1] <= 8
+    assert 'data-planned="true"' in gpu_bar(gpu) and "bar planned" in gpu_bar(gpu)
+    assert planned_gpus(MIG_CONFIG, "nope", "NVIDIA-H100-80GB-HBM3", 1) is None

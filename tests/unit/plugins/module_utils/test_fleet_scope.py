@@ -7,7 +7,6 @@ from ansible_collections.fractional.gpu.plugins.module_utils.fleet_scope import 
     host_pool,
     pool_label_plan,
     resolve_scope,
-    scoped_pools,
 )
 
 INFO = {
@@ -30,7 +29,8 @@ def test_the_whole_fleet():
     scope = resolve_scope(GPU, list(INFO), INFO)
     assert scope["problems"] == [] and scope["complete"]
     assert scope["hosts"] == GPU
-    assert scope["pools"]["h100"] == {"hosts": ["gpu-h100-0", "gpu-h100-1"], "node_selector": {}}
+    assert scope["pools"]["h100"] == {"hosts": ["gpu-h100-0", "gpu-h100-1"], "node_selector": {},
+                                      "settings": {}}
     assert scope["host_pools"]["gpu-l40s-0"] == "l40s"
 
 
@@ -64,20 +64,28 @@ def test_a_pools_hosts_must_agree_on_its_platform_label():
     assert "pool p: its hosts name different node selectors" in resolve_scope(["a", "b"], ["a", "b"], info)["problems"][0]
 
 
+def test_a_pools_hosts_must_agree_on_its_settings():
+    info = {"a": {"pool": "p", "settings": {"mig_mode": "host", "mig_config_name": "x"}},
+            "b": {"pool": "p", "settings": {"mig_mode": "operator", "mig_config_name": "x"}},
+            "c": {"pool": "q", "settings": {"pool_strategy": "kai"}}}
+    scope = resolve_scope(list(info), list(info), info)
+    assert scope["problems"] == [
+        "pool p: its hosts set mig_mode differently (a and b); a pool's settings are its "
+        "group's: set them once in the pool group's group_vars"]
+    assert scope["pools"]["q"]["settings"] == {"pool_strategy": "kai"}
+
+
 def node(name, labels=None):
     return {"metadata": {"name": name, "labels": labels or {}}}
 
 
-def test_pool_labels_only_where_they_differ_and_only_in_scope():
+def test_pool_labels_of_the_hosts_in_scope_only():
     scope = resolve_scope(["gpu-h100-0", "gpu-h100-1"], list(INFO), INFO)
     nodes = [node("gpu-h100-0", {"fractional.gpu/pool": "h100"}), node("gpu-h100-1"),
              node("gpu-l40s-0")]
     plan = pool_label_plan(nodes, scope, "fractional.gpu/pool")
-    assert plan == {"problems": [], "changes": [
-        {"apiVersion": "v1", "kind": "Node",
-         "metadata": {"name": "gpu-h100-1", "labels": {"fractional.gpu/pool": "h100"}}}]}
-    nodes[1]["metadata"]["labels"]["fractional.gpu/pool"] = "h100"
-    assert pool_label_plan(nodes, scope, "fractional.gpu/pool")["changes"] == []
+    assert plan == {"problems": [], "labels": {
+        "gpu-h100-0": {"fractional.gpu/pool": "h100"}, "gpu-h100-1": {"fractional.gpu/pool": "h100"}}}
 
 
 def test_pool_labels_problems():
@@ -86,7 +94,7 @@ def test_pool_labels_problems():
     scope = resolve_scope(list(info), list(info), info)
     plan = pool_label_plan([node("gke-a", {"cloud.google.com/gke-nodepool": "other"})], scope,
                            "fractional.gpu/pool")
-    assert plan["changes"] == []
+    assert plan["labels"] == {}
     assert plan["problems"] == [
         "ghost (pool h100): no Kubernetes node of that name; the hosts of a pool group are node names",
         "gke-a (pool l4): the node lacks the pool's platform label "
@@ -103,8 +111,3 @@ def test_discovery_names_each_node_and_what_it_lacks():
         "c": ["nvidia.com/gpu.product", "nvidia.com/gpu.count"],
         "d": ["the node itself"]}
     assert discovery_pending(nodes, ["a"]) == {}
-
-
-def test_scoped_pools_one_entry_per_pool():
-    resolved = [{"name": "l40s", "x": 1}, None, {"name": "a100"}, {"name": "l40s", "x": 2}]
-    assert scoped_pools(resolved) == [{"name": "a100"}, {"name": "l40s", "x": 1}]

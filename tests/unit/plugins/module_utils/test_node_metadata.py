@@ -1,0 +1,71 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Labels and annotations of many nodes: the patches from one read, and bad input refused."""
+
+from ansible_collections.fractional.gpu.plugins.module_utils.node_metadata import (
+    failure_message,
+    key_problem,
+    names,
+    plan,
+)
+
+
+def node(name, labels=None, annotations=None):
+    return {"metadata": {"name": name, "labels": labels or {}, "annotations": annotations or {}}}
+
+
+NODES = [node("a", {"pool": "x", "keep": "1"}), node("b", {"pool": "y"}, {"note": "old"}),
+         node("c")]
+
+
+def test_only_the_keys_that_differ_are_patched():
+    result = plan(NODES, {"a": {"pool": "x"}, "b": {"pool": "x"}, "c": {"pool": None}})
+    assert result["patches"] == {"b": {"metadata": {"labels": {"pool": "x"}}}}
+    assert result["before"] == {"b": {"labels": {"pool": "y"}}}
+    assert result["after"] == {"b": {"labels": {"pool": "x"}}}
+    assert result["missing"] == [] and result["problems"] == []
+
+
+def test_a_null_removes_and_annotations_go_with_labels():
+    result = plan(NODES, {"a": {"keep": None}}, {"b": {"note": None, "new": "v"}})
+    assert result["patches"] == {
+        "a": {"metadata": {"labels": {"keep": None}}},
+        "b": {"metadata": {"annotations": {"note": None, "new": "v"}}}}
+    assert result["before"]["a"] == {"labels": {"keep": "1"}}
+    assert result["after"]["a"] == {"labels": {}}
+
+
+def test_a_converged_fleet_needs_no_patch_whatever_its_size():
+    nodes = [node("n%d" % i, {"pool": "p"}) for i in range(1000)]
+    result = plan(nodes, dict(("n%d" % i, {"pool": "p"}) for i in range(1000)))
+    assert result["patches"] == {}
+
+
+def test_missing_nodes_and_bad_input_are_reported():
+    result = plan(NODES, {"zz": {"pool": "x"}, "a": {"bad key!": "x", "pool": "no spaces"},
+                          "b": {"pool": ["list"]}})
+    assert result["missing"] == ["zz"]
+    assert len(result["problems"]) == 3
+    assert any("bad key!" in p for p in result["problems"])
+    assert any("'no spaces'" in p for p in result["problems"])
+    assert any("node b" in p and "not a string" in p for p in result["problems"])
+
+
+def test_values_are_written_as_yaml_shows_them():
+    result = plan(NODES, {"c": {"count": 4, "on": True}})
+    assert result["patches"]["c"]["metadata"]["labels"] == {"count": "4", "on": "true"}
+
+
+def test_keys_follow_the_apiservers_rules():
+    assert key_problem("nvidia.com/gpu.deploy.device-plugin") is None
+    assert key_problem("fractional.gpu/pool") is None
+    assert key_problem("Upper.Case/x") is not None
+    assert key_problem("x" * 64) is not None
+    assert key_problem("") is not None
+
+
+def test_a_failure_part_way_says_what_was_and_was_not_written():
+    message = failure_message("Label the pool nodes", ["a", "b"], ["c", "d"], "c", "HTTP 503")
+    assert message.startswith("Label the pool nodes: writing node c failed (HTTP 503)")
+    assert "2 node(s): a, b" in message and "not written: 2 node(s): c, d" in message
+    assert names(["n%d" % i for i in range(25)]).endswith("and 5 more")

@@ -1,0 +1,108 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""fractional.gpu.node_labels in-process, over an in-memory stand-in for the two API calls it
+makes (list the nodes, merge-patch one node); the lab's scenarios run it against a real
+apiserver, and stop that apiserver half-way (scenario scale_faults)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.fractional.gpu.plugins.module_utils import kube
+from ansible_collections.fractional.gpu.plugins.modules import node_labels
+
+
+class Response:
+    def __init__(self, data):
+        self.data = json.dumps(data).encode()
+
+
+class FakeApi:
+    """Nodes in memory; ``fail_after`` patches succeed, then every request fails."""
+
+    def __init__(self, nodes, fail_after=None):
+        self.nodes = dict((n, {"metadata": {"name": n, "labels": dict(l)}}) for n, l in nodes.items())
+        self.lists = 0
+        self.patched = []
+        self.fail_after = fail_after
+
+    def list_node(self, _preload_content=True, **_kwargs):
+        self.lists += 1
+        return Response({"items": list(self.nodes.values())})
+
+    def patch_node(self, name, patch, _content_type=None, _preload_content=True):
+        assert _content_type == kube.MERGE_PATCH
+        if self.fail_after is not None and len(self.patched) >= self.fail_after:
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
+        for key, value in patch["metadata"].get("labels", {}).items():
+            if value is None:
+                self.nodes[name]["metadata"]["labels"].pop(key, None)
+            else:
+                self.nodes[name]["metadata"]["labels"][key] = value
+        self.patched.append(name)
+
+
+@pytest.fixture
+def api(monkeypatch):
+    fake = FakeApi({"n%d" % i: {"pool": "old"} for i in range(5)})
+    monkeypatch.setattr(kube, "core_api", lambda module: fake)
+    return fake
+
+
+def run(args, capsys):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as info:
+            node_labels.main()
+    out = json.loads(capsys.readouterr().out)
+    out["_rc"] = info.value.code
+    return out
+
+
+def test_one_read_patches_only_what_differs_then_nothing(api, capsys):
+    wanted = {"labels": {"n%d" % i: {"pool": "new" if i < 3 else "old"} for i in range(5)}}
+    out = run(wanted, capsys)
+    assert out["_rc"] == 0 and out["changed"] and out["changed_nodes"] == ["n0", "n1", "n2"]
+    assert api.lists == 1 and api.patched == ["n0", "n1", "n2"]
+    out = run(wanted, capsys)
+    assert not out["changed"] and api.lists == 2 and len(api.patched) == 3
+
+
+def test_check_and_diff_mode_write_nothing(api, capsys):
+    out = run({"labels": {"n0": {"pool": None}}, "_ansible_check_mode": True,
+               "_ansible_diff": True}, capsys)
+    assert out["changed"] and api.patched == []
+    assert out["diff"] == {"before": {"n0": {"labels": {"pool": "old"}}}, "after": {"n0": {"labels": {}}}}
+
+
+def test_bad_input_and_missing_nodes_fail_before_any_write(api, capsys):
+    out = run({"labels": {"n0": {"pool": "new"}, "ghost": {"pool": "new"}}, "step": "Label"}, capsys)
+    assert out["_rc"] == 1 and api.patched == []
+    assert out["msg"].startswith("Label: 1 problem(s), nothing was written: no node named ghost")
+    out = run({"labels": {"n0": {"pool": "new"}, "ghost": {"pool": "new"}}, "missing": "ignore"}, capsys)
+    assert out["_rc"] == 0 and out["missing"] == ["ghost"] and api.patched == ["n0"]
+
+
+def test_a_failure_part_way_reports_written_and_not_written(api, capsys):
+    api.fail_after = 2
+    out = run({"labels": {"n%d" % i: {"pool": "new"} for i in range(5)},
+               "step": "Label the pool nodes"}, capsys)
+    assert out["_rc"] == 1
+    assert out["written"] == ["n0", "n1"] and out["not_written"] == ["n2", "n3", "n4"]
+    assert out["msg"].startswith("Label the pool nodes: writing node n2 failed (")
+    assert "Connection refused" in out["msg"]
+    # Each node is whole: written ones carry the new value, the others the old one.
+    assert [api.nodes["n%d" % i]["metadata"]["labels"]["pool"] for i in range(5)] == \
+        ["new", "new", "old", "old", "old"]
+
+
+def test_a_failed_read_writes_nothing(monkeypatch, capsys):
+    class Down(FakeApi):
+        def list_node(self, _preload_content=True, **_kwargs):
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
+    monkeypatch.setattr(kube, "core_api", lambda module: Down({}))
+    out = run({"labels": {"n0": {"pool": "x"}}, "step": "Label"}, capsys)
+    assert out["_rc"] == 1 and "could not read the nodes" in out["msg"]
+    assert "nothing was written" in out["msg"]
