@@ -8,6 +8,10 @@
 # go_build TOOL MODULE VERSION PACKAGE [LDFLAGS] [STAGING]
 # Builds PACKAGE of MODULE@VERSION in a throw-away consumer module into
 # $cache/bin/TOOL-VERSION/TOOL and links it as $bin_dir/TOOL; a cached binary is reused.
+# Environment: GO_BUILD_CGO=1 builds with cgo (NVIDIA's go-nvml needs it); GO_BUILD_NO_LINK=1
+# builds without linking; GO_BUILD_NOSUMDB="MOD..." fetches those dependencies without the
+# checksum database (it lacks some pseudo-versions) and then requires their go.sum lines to
+# be the ones MODULE's own go.sum pins.
 # Building as a consumer (rather than `go install mod@ver`) lets modules whose go.mod
 # carries `replace` lines (k8s.io/kubernetes, etcd) build: only the consumer's own replaces
 # apply. STAGING (any non-empty value) maps k8s.io/kubernetes's ./staging replaces to the
@@ -17,7 +21,7 @@ go_build() {
   : "${cache:?go_build needs cache set}" "${bin_dir:?go_build needs bin_dir set}"
   local out="$cache/bin/$tool-$version/$tool"
   if [[ -x $out ]]; then
-    ln -sf "$out" "$bin_dir/$tool"
+    [[ -n ${GO_BUILD_NO_LINK:-} ]] || ln -sf "$out" "$bin_dir/$tool"
     return
   fi
   log "building $tool $version from $module (first time only; cached in $cache)"
@@ -38,10 +42,37 @@ go_build() {
         | xargs go mod edit
     fi
     printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$package" >tools.go
-    go mod tidy >tidy.log 2>&1 || { cat tidy.log >&2; exit 1; }
+    local nosumdb=${GO_BUILD_NOSUMDB:-}
+    GONOSUMDB=${nosumdb// /,} go mod tidy >tidy.log 2>&1 || { cat tidy.log >&2; exit 1; }
+    if [[ -n $nosumdb ]]; then
+      local upstream_sum dep line
+      upstream_sum="$(go mod download -json "$module@$version" | sed -n 's/.*"Dir": "\(.*\)",*/\1/p')/go.sum"
+      for dep in $nosumdb; do
+        while read -r line; do
+          grep -qxF "$line" "$upstream_sum" || { echo "$line is not in $module@$version's go.sum" >&2; exit 1; }
+        done < <(grep "^$dep " go.sum)
+      done
+    fi
     mkdir -p "$(dirname "$out")"
-    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$package"
+    CGO_ENABLED=${GO_BUILD_CGO:-0} go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$package"
     mv "$out.tmp" "$out"
   ) || die "building $tool $version failed (output above); check that the Go module proxy is reachable (GOPROXY=$(go env GOPROXY)) and that $(go version | cut -d' ' -f3) can build it"
+  [[ -n ${GO_BUILD_NO_LINK:-} ]] || ln -sf "$out" "$bin_dir/$tool"
+}
+
+# go_build_local TOOL DIR
+# Builds the Go module in DIR (this clone's own code, with its go.sum) into
+# $cache/bin/TOOL-<hash of its sources>/TOOL and links it as $bin_dir/TOOL.
+go_build_local() {
+  local tool=$1 dir=$2 hash
+  hash=$(cd "$dir" && cat go.mod go.sum ./*.go <(go version) | sha256sum | cut -c1-16)
+  local out="$cache/bin/$tool-$hash/$tool"
+  if [[ ! -x $out ]]; then
+    log "building $tool from $dir (first time only; cached in $cache)"
+    mkdir -p "$(dirname "$out")"
+    (cd "$dir" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "-s -w" -o "$out.tmp" .) \
+      || die "building $tool from $dir failed (output above)"
+    mv "$out.tmp" "$out"
+  fi
   ln -sf "$out" "$bin_dir/$tool"
 }

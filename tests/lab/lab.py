@@ -4,8 +4,10 @@
 
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler run as local processes
 (built by tests/lab/build.sh); kwok keeps the simulated nodes Ready and runs their pods.
-Every node comes from one description file (tests/lab/nodes.yaml) and is labelled the way
-the GPU Operator's feature discovery labels a real GPU node.
+Every node comes from one description file (tests/lab/nodes.yaml) and starts as a GPU node
+does before the GPU Operator runs: NFD's NVIDIA PCI label, no GPU labels or capacity of
+NVIDIA's. NVIDIA's device plugin and GPU feature discovery run for real wherever the
+operator would run them (tests/lab/nvidia_operands.py, started with the lab).
 
     lab.py up [--extra-nodes N]   start (or find running) and create the nodes
     lab.py down                   stop everything it started; leaves no process or port
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
 import os
 import shutil
@@ -49,8 +50,11 @@ POOL_LABEL = "fractional.gpu/pool"
 # Processes in start order; down stops them in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 # Stand-ins for the GPU software that cannot run on kwok nodes, started on demand (by the
-# demo, or the Molecule scenarios that need them) with `<script> start`; down stops them.
-SIMULATORS = {"operator-sim": "operator_sim.py", "device-plugin-sim": "device_plugin_sim.py"}
+# demo, or the Molecule scenarios that need them) with `<script> start`, and NVIDIA's device
+# plugin and GPU feature discovery, which start with the lab; down stops them all.
+SIMULATORS = {"operator-sim": "operator_sim.py", "nvidia-operands": "nvidia_operands.py"}
+# NFD's label for a node with an NVIDIA PCI device, which the operator selects GPU nodes by.
+NFD_NVIDIA_PCI_LABEL = "feature.node.kubernetes.io/pci-10de.present"
 
 
 class LabError(Exception):
@@ -59,16 +63,6 @@ class LabError(Exception):
 
 def log(msg: str) -> None:
     print(f"lab: {msg}", file=sys.stderr, flush=True)
-
-
-def gpu_models():
-    """The collection's GPU model table, loaded by path: the lab labels nodes from it."""
-    path = REPO / "plugins" / "module_utils" / "gpu_models.py"
-    spec = importlib.util.spec_from_file_location("fgpu_gpu_models", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- paths and state --------------------------------------------------------------------
@@ -348,11 +342,11 @@ def load_nodes(extra_nodes: int) -> list[dict]:
     return nodes
 
 
-def node_manifest(node: dict, models) -> dict:
-    model = models.model_by_key(node["gpu"]["model"])
-    count = int(node["gpu"]["count"])
+def node_manifest(node: dict) -> dict:
+    """A node as it is before NVIDIA's software runs on it: GPU labels and capacity come
+    from NVIDIA's GPU feature discovery and device plugin (tests/lab/nvidia_operands.py)."""
     name = node["name"]
-    capacity = {"cpu": "64", "memory": "512Gi", "pods": "110", "nvidia.com/gpu": str(count)}
+    capacity = {"cpu": "64", "memory": "512Gi", "pods": "110"}
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -366,12 +360,10 @@ def node_manifest(node: dict, models) -> dict:
                 "kubernetes.io/arch": "amd64",
                 "type": "kwok",
                 POOL_LABEL: node["pool"],
-                # As GPU feature discovery labels a GPU node.
+                NFD_NVIDIA_PCI_LABEL: "true",
+                # The operator's mark of a GPU node, which its controller sets from NFD's
+                # label; set here until the lab runs that controller.
                 "nvidia.com/gpu.present": "true",
-                "nvidia.com/gpu.product": models.gfd_product_label(model.product_name),
-                "nvidia.com/gpu.count": str(count),
-                "nvidia.com/gpu.memory": str(model.memory_mib),
-                "nvidia.com/mig.capable": str(model.mig_capable).lower(),
             },
         },
         "spec": {},
@@ -389,10 +381,9 @@ def kubectl(bin_dir: Path, *args: str, stdin: str | None = None) -> str:
 
 
 def create_nodes(bin_dir: Path, nodes: list[dict]) -> None:
-    models = gpu_models()
-    items = [node_manifest(node, models) for node in nodes]
+    items = [node_manifest(node) for node in nodes]
     manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-    # create (not apply): kwok and the simulated device plugin own the status afterwards.
+    # create (not apply): kwok and the kubelet stand-ins own the status afterwards.
     existing = set(kubectl(bin_dir, "get", "nodes", "-o", "name").split())
     new = [item for item in items if f"node/{item['metadata']['name']}" not in existing]
     if new:
@@ -524,17 +515,48 @@ def cmd_up(args) -> None:
             raise
     nodes = load_nodes(args.extra_nodes)
     create_nodes(bin_dir, nodes)
+    if fresh:
+        shutil.rmtree(LAB_DIR / "nodes", ignore_errors=True)  # pods and sockets of a past lab
     seed_gpu_hosts(nodes, fresh)
+    # NVIDIA's device plugin and GFD (idle until the GPU Operator is installed).
+    if subprocess.run([sys.executable, str(HERE / "nvidia_operands.py"), "start"], check=False).returncode:
+        raise LabError("NVIDIA's device plugin and GPU feature discovery could not start (see above)")
     (LAB_DIR / "env").write_text("".join(f"export {k}={v!r}\n"
                                          for k, v in env_exports(bin_dir, charts).items()))
     log(f"up in {time.monotonic() - started:.1f}s: apiserver https://127.0.0.1:{APISERVER_PORT}, "
         f"{len(nodes)} GPU nodes; `source {LAB_DIR / 'env'}` for kubectl")
 
 
+def leftover_processes() -> list[int]:
+    """Processes of this lab still alive: every process the lab's node stand-ins start
+    carries FGPU_LAB_DIR=<this lab> in its environment."""
+    mark = f"FGPU_LAB_DIR={LAB_DIR}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if mark in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def cmd_down(_args) -> None:  # pylint: disable=unused-argument
     stopped = stop_all()
+    leftovers = leftover_processes()
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    sockets = list((LAB_DIR / "nodes").glob("*/root/var/lib/kubelet/device-plugins/*.sock"))
+    for socket_file in sockets:
+        socket_file.unlink(missing_ok=True)
     busy = [p for p in (ETCD_PORT, ETCD_PORT + 1, APISERVER_PORT) if port_in_use(p)]
     log(f"stopped {', '.join(stopped) or 'nothing (was not running)'}")
+    if leftovers or sockets:
+        log(f"removed what the stop left: processes {leftovers}, sockets {[str(s) for s in sockets]}")
     if busy:
         raise LabError(f"ports still in use after stop: {busy}")
 

@@ -34,17 +34,16 @@ collections_path() {
 
 # lab_env: start the lab (cached builds) and export what playbooks and tests need.
 lab_up() {
-  step "Starting the lab (kube-apiserver, etcd, controller-manager, scheduler, kwok)"
+  step "Starting the lab (kube-apiserver, etcd, controller-manager, scheduler, kwok, NVIDIA's device plugin and GFD where the operator runs them)"
   "$VENV/bin/python" "$REPO/tests/lab/lab.py" up "$@"
   # shellcheck disable=SC1091
   source "$FGPU_LAB_DIR/env"
 }
 
-# start_simulators: the stand-ins for the GPU Operator's controller, MIG manager, device
-# plugin and feature discovery, which cannot run on kwok nodes (tests/lab/*_sim.py), and
-# KAI's real scheduler components as processes (tests/lab/kai.sh).
+# start_simulators: the stand-in for the GPU Operator's controller and MIG manager, which
+# cannot run on kwok nodes (tests/lab/operator_sim.py), and KAI's real scheduler components
+# as processes (tests/lab/kai.sh). NVIDIA's device plugin and GFD start with the lab.
 start_simulators() {
   "$VENV/bin/python" "$REPO/tests/lab/operator_sim.py" start
-  "$VENV/bin/python" "$REPO/tests/lab/device_plugin_sim.py" start
   "$REPO/tests/lab/kai.sh" start
 }
