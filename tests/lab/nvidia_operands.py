@@ -70,6 +70,9 @@ GONE_AFTER_S = 60
 # The kubelet's container restart back-off: 10 s doubling to 5 min, reset after 10 min up.
 BACKOFF_S, BACKOFF_MAX_S, BACKOFF_RESET_S = 10.0, 300.0, 600.0
 GRACE_S = 10.0
+# Pods the lab creates while no operator controller runs, and the hash of their spec.
+RENDERED_LABEL = "lab.fractional.gpu/rendered"
+SPEC_ANNOTATION = "lab.fractional.gpu/spec-hash"
 # NFD's record of the labels it applied to a node.
 NFD_LABELS_ANNOTATION = "nfd.node.kubernetes.io/feature-labels"
 # GPU nodes as the operator recognises them (controllers/state_manager.go, gpuNodeLabels).
@@ -80,6 +83,9 @@ GPU_NODE_LABELS = {"feature.node.kubernetes.io/pci-10de.present": "true",
 LIBRARY_DIR = "usr/lib/x86_64-linux-gnu"  # where the driver's libnvidia-ml.so.1 sits in a node's root
 GFD_OUTPUT = "/etc/kubernetes/node-feature-discovery/features.d/gfd"  # GFD's default --output-file
 DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
+# Paths the device plugin uses without a flag: its socket directory and where it writes
+# CDI specs; the pod's volumes are bind-mounted there in its mount namespace.
+FIXED_PATHS = (DEVICE_PLUGIN_DIR, "/var/run/cdi")
 NVIDIA_CAPS = "/proc/driver/nvidia-caps"
 
 
@@ -126,19 +132,26 @@ def host_path(node: str, path: str) -> Path:
 
 
 def prepare_node(node: str) -> None:
-    """What a GPU node's host holds before any pod runs: the driver's NVML library (the
-    simulated one), the MIG capability minors the driver publishes, and the operator
-    validator's status files for a driver installed on the host."""
-    lib = host_path(node, LIBRARY_DIR) / "libnvidia-ml.so.1"
-    lib.parent.mkdir(parents=True, exist_ok=True)
-    target = (lab.LAB_DIR / "gpusim" / "lib" / "libnvidia-ml.so.1").resolve()
-    if not (lib.is_symlink() and lib.resolve() == target):
-        lib.unlink(missing_ok=True)
-        lib.symlink_to(target)
+    """What a GPU node's host holds before any pod runs: the driver's libraries as a driver
+    package installs them (libnvidia-ml is the simulated NVML; libcuda an empty stand-in
+    that nothing here loads, but NVIDIA's CDI spec generation lists it), the MIG
+    capability minors the driver publishes, and the operator validator's status files for
+    a driver installed on the host."""
+    sys.path.insert(0, str(lab.REPO / "tests" / "gpusim"))
+    from gpusim import procfs, state  # pylint: disable=import-outside-toplevel
+    version = state.load(str(lab.LAB_DIR / "gpusim" / f"{node}.state")).host.driver_version
+    libraries = host_path(node, LIBRARY_DIR)
+    libraries.mkdir(parents=True, exist_ok=True)
+    links = {f"libnvidia-ml.so.{version}": (lab.LAB_DIR / "gpusim" / "lib" / "libnvidia-ml.so.1").resolve(),
+             "libnvidia-ml.so.1": f"libnvidia-ml.so.{version}", "libcuda.so.1": f"libcuda.so.{version}"}
+    for name, target in links.items():
+        link = libraries / name
+        if not (link.is_symlink() and os.readlink(link) == str(target)):
+            link.unlink(missing_ok=True)
+            link.symlink_to(target)
+    (libraries / f"libcuda.so.{version}").touch()
     caps = host_path(node, NVIDIA_CAPS)
     caps.mkdir(parents=True, exist_ok=True)
-    sys.path.insert(0, str(lab.REPO / "tests" / "gpusim"))
-    from gpusim import procfs  # pylint: disable=import-outside-toplevel
     (caps / "mig-minors").write_text(procfs.mig_minors())
     validations = host_path(node, "/run/nvidia/validations")
     validations.mkdir(parents=True, exist_ok=True)
@@ -177,10 +190,10 @@ def set_env(container: dict, name: str, value: str) -> None:
     container["env"].append({"name": name, "value": value})
 
 
-def rendered_pod(operand: Operand, policy: dict, assets: Path, node: str) -> dict:
-    """The pod the operator's DaemonSet would have on ``node``: its asset, transformed by
-    the ClusterPolicy as TransformDevicePlugin / TransformGPUDiscoveryPlugin do (the parts
-    that reach the processes: environment, config-manager, volumes)."""
+def rendered_pod_spec(operand: Operand, policy: dict, assets: Path) -> dict:
+    """The pod spec of the operator's DaemonSet: its asset, transformed by the ClusterPolicy
+    as TransformDevicePlugin / TransformGPUDiscoveryPlugin do (the parts that reach the
+    processes: environment, config-manager containers, volumes)."""
     daemonset = yaml.safe_load((assets / operand.asset).read_text())
     spec = daemonset["spec"]["template"]["spec"]
     policy_spec = policy.get("spec") or {}
@@ -204,6 +217,7 @@ def rendered_pod(operand: Operand, policy: dict, assets: Path, node: str) -> dic
         mounts = [{"name": "config", "mountPath": "/config"},
                   {"name": config["name"], "mountPath": "/available-configs"}]
         main.setdefault("volumeMounts", []).extend(mounts)
+        spec["shareProcessNamespace"] = True
         spec.setdefault("volumes", []).extend([{"name": config["name"], "configMap": {"name": config["name"]}},
                                                {"name": "config", "emptyDir": {}}])
         for container in [*spec.get("initContainers", []), *containers]:
@@ -230,14 +244,14 @@ def rendered_pod(operand: Operand, policy: dict, assets: Path, node: str) -> dic
                     volume["hostPath"]["path"] = root
                 elif volume["name"] == "mps-shm":
                     volume["hostPath"]["path"] = root + "/shm"
-    # ConfigMaps the operator creates with the DaemonSet (the device plugin's entrypoint).
-    created = {}
-    for path in (assets / operand.asset).parent.glob("*configmap*.yaml"):
-        configmap = yaml.safe_load(path.read_text())
-        created[configmap["metadata"]["name"]] = configmap.get("data") or {}
-    return {"metadata": {"name": f"{operand.daemonset}-{node}", "namespace": OPERATOR_NAMESPACE,
-                         "uid": "rendered"},
-            "spec": dict(spec, nodeName=node), "operatorConfigMaps": created}
+    # The operator's service accounts do not exist without its controller: the default one.
+    spec.pop("serviceAccountName", None)
+    return spec
+
+
+def operator_configmaps(operand: Operand, assets: Path) -> list[dict]:
+    """ConfigMaps the operator creates with the DaemonSet (the device plugin's entrypoint)."""
+    return [yaml.safe_load(path.read_text()) for path in (assets / operand.asset).parent.glob("*configmap*.yaml")]
 
 
 def operand_enabled(policy: dict, operand: Operand) -> bool:
@@ -252,30 +266,81 @@ def selected(node: dict, operand: Operand) -> bool:
     return labels.get(operand.deploy_label, "true") == "true"
 
 
+def spec_hash(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def running(pod: dict) -> bool:
+    return (not pod["metadata"].get("deletionTimestamp") and (pod.get("spec") or {}).get("nodeName")
+            and (pod.get("status") or {}).get("phase") == "Running")
+
+
+def reconcile_rendered(api: lab.Api, operand: Operand, policy: dict | None, nodes: list, assets_dir,
+                       pods: list) -> None:
+    """While no operator controller runs, stand in for its DaemonSet: one pod per node it
+    selects, replaced when the spec the ClusterPolicy renders changes, recreated when
+    deleted, owned by the ClusterPolicy (so that uninstalling the operator removes them)."""
+    path = f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/pods"
+    want = {}
+    if policy is not None and operand_enabled(policy, operand):
+        assets = assets_dir()
+        spec = rendered_pod_spec(operand, policy, assets)
+        digest = spec_hash(spec)
+        owner = [{"apiVersion": "nvidia.com/v1", "kind": "ClusterPolicy", "name": policy["metadata"]["name"],
+                  "uid": policy["metadata"]["uid"]}]
+        for node in nodes:
+            if selected(node, operand):
+                name = node["metadata"]["name"]
+                want[name] = {"apiVersion": "v1", "kind": "Pod", "metadata": {
+                    "name": f"{operand.daemonset}-{name}", "namespace": OPERATOR_NAMESPACE,
+                    "labels": {"app": operand.daemonset, RENDERED_LABEL: "true"},
+                    "annotations": {SPEC_ANNOTATION: digest}, "ownerReferences": owner},
+                    "spec": dict(spec, nodeName=name)}
+    have = {}
+    for pod in pods:
+        if (pod["metadata"].get("labels") or {}).get(RENDERED_LABEL) != "true":
+            continue
+        node = pod["spec"].get("nodeName")
+        wanted = want.get(node)
+        if wanted is None or pod["metadata"]["annotations"].get(SPEC_ANNOTATION) \
+                != wanted["metadata"]["annotations"][SPEC_ANNOTATION]:
+            if not pod["metadata"].get("deletionTimestamp"):
+                api.call("DELETE", f"{path}/{pod['metadata']['name']}")
+        have[node] = pod
+    if not want:
+        return
+    namespace = api.call("GET", f"/api/v1/namespaces/{OPERATOR_NAMESPACE}")
+    if namespace is None or (namespace.get("status") or {}).get("phase") != "Active":
+        return
+    for configmap in operator_configmaps(operand, assets):
+        configmap["metadata"].update(namespace=OPERATOR_NAMESPACE, ownerReferences=owner)
+        if api.call("GET", f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/configmaps/{configmap['metadata']['name']}") \
+                is None:
+            api.call("POST", f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/configmaps", configmap)
+    for node, pod in want.items():
+        if node not in have:
+            api.call("POST", path, pod)
+
+
 def desired_pods(api: lab.Api, assets_dir) -> dict:
-    """(node, operand key) -> pod: what runs on each node now."""
-    pods = {}
+    """(node, operand key) -> the operand's Running pod on that node."""
+    result = {}
     policies = (api.call("GET", POLICY_API) or {}).get("items", []) \
         if api.call("GET", "/apis/nvidia.com/v1") is not None else []
-    nodes = None
+    nodes = api.call("GET", "/api/v1/nodes")["items"]
     for operand in OPERANDS:
         found = api.call("GET", f"/apis/apps/v1/daemonsets?fieldSelector=metadata.name%3D{operand.daemonset}")
-        if found and found["items"]:
-            namespace = found["items"][0]["metadata"]["namespace"]
-            listed = api.call("GET", f"/api/v1/namespaces/{namespace}/pods?labelSelector=app%3D{operand.daemonset}")
-            for pod in (listed or {}).get("items", []):
-                node = (pod.get("spec") or {}).get("nodeName")
-                if node and not pod["metadata"].get("deletionTimestamp") \
-                        and (pod.get("status") or {}).get("phase") == "Running":
-                    pods[(node, operand.key)] = pod
-        elif policies and operand_enabled(policies[0], operand):
-            if nodes is None:
-                nodes = api.call("GET", "/api/v1/nodes")["items"]
-            for node in nodes:
-                if selected(node, operand):
-                    name = node["metadata"]["name"]
-                    pods[(name, operand.key)] = rendered_pod(operand, policies[0], assets_dir(), name)
-    return pods
+        daemonset = (found or {}).get("items", [None])[0] if (found or {}).get("items") else None
+        namespace = daemonset["metadata"]["namespace"] if daemonset else OPERATOR_NAMESPACE
+        listed = api.call("GET", f"/api/v1/namespaces/{namespace}/pods?labelSelector=app%3D{operand.daemonset}")
+        pods = (listed or {}).get("items", [])
+        # The operator controller's DaemonSet, when it runs, else the lab's stand-in pods.
+        reconcile_rendered(api, operand, None if daemonset else (policies or [None])[0], nodes, assets_dir, pods)
+        for pod in pods:
+            rendered = (pod["metadata"].get("labels") or {}).get(RENDERED_LABEL) == "true"
+            if running(pod) and rendered != bool(daemonset):
+                result[(pod["spec"]["nodeName"], operand.key)] = pod
+    return result
 
 
 # --- the kubelet's part: volumes, environment, processes --------------------------------
@@ -373,8 +438,8 @@ def pod_plan(pod: dict, node: str, operand: Operand) -> dict:
     mounts = {}
     for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
         for mount in container.get("volumeMounts") or []:
-            if mount["mountPath"] == DEVICE_PLUGIN_DIR and mount["name"] in dirs:
-                mounts[DEVICE_PLUGIN_DIR] = str(dirs[mount["name"]])
+            if mount["mountPath"] in FIXED_PATHS and mount["name"] in dirs:
+                mounts[mount["mountPath"]] = str(dirs[mount["name"]])
     mounts[NVIDIA_CAPS] = str(host_path(node, NVIDIA_CAPS))
     return {"pod": pod["metadata"]["name"], "node": node, "dir": str(pod_dir(node, pod)),
             "mounts": mounts, "validations": str(host_path(node, "/run/nvidia/validations")),
@@ -450,8 +515,15 @@ class Container:
         self.next_start = time.monotonic() + self.backoff
         self.backoff = min(self.backoff * 2, BACKOFF_MAX_S)
 
-    def status(self) -> dict:
-        state = "running" if self.proc else ("waiting" if self.last_exit is None else "crash-loop")
+    def status(self, init: bool = False, stopped: bool = False) -> dict:
+        if self.proc:
+            state = "running"
+        elif stopped:
+            state = "terminated"
+        elif init and self.last_exit == 0:
+            state = "completed"
+        else:
+            state = "waiting" if self.last_exit is None else "back-off"
         return {"state": state, "restarts": self.restarts, "last_exit": self.last_exit}
 
 
@@ -472,7 +544,9 @@ def run_pod(plan_file: str) -> int:
     status_file = directory / "status.json"
 
     def report(phase, containers):
-        status = {"pod": plan["pod"], "phase": phase, "containers": {c.spec["name"]: c.status() for c in containers}}
+        status = {"pod": plan["pod"], "phase": phase,
+                  "containers": {c.spec["name"]: c.status(init=c in inits, stopped=phase == "Terminated")
+                                 for c in containers}}
         tmp = status_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(status, indent=1))
         os.replace(tmp, status_file)
@@ -639,8 +713,6 @@ class Agent:
                 continue
             name = volume["configMap"]["name"]
             cm = self.api.call("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
-            if cm is None and name in pod.get("operatorConfigMaps", {}):
-                cm = {"data": pod["operatorConfigMaps"][name]}
             if cm is None:
                 if force:
                     return False  # the kubelet cannot mount it: the pod does not start
@@ -657,7 +729,7 @@ class Agent:
         directory = pod_dir(node, pod)
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
-        run = {"pod": pod, "node": node, "identity": identity(pod)}
+        run = {"pod": pod, "node": node, "uid": pod["metadata"]["uid"]}
         for name, where in volume_dirs(node, pod).items():
             if where != Path("/sys"):
                 where.mkdir(parents=True, exist_ok=True)
@@ -693,7 +765,7 @@ class Agent:
         self.start_kubelets()
         desired = desired_pods(self.api, self.assets)
         self.stop_pods([key for key, run in self.pods.items()
-                        if key not in desired or identity(desired[key]) != run["identity"]])
+                        if key not in desired or desired[key]["metadata"]["uid"] != run["uid"]])
         for key, run in list(self.pods.items()):
             if run["proc"].poll() is not None:
                 log(f"{run['node']}: pod {run['pod']['metadata']['name']} ended (code {run['proc'].returncode})")
@@ -732,13 +804,6 @@ class Agent:
         for node in self.nodes:
             for socket in host_path(node, DEVICE_PLUGIN_DIR).glob("*.sock"):
                 socket.unlink(missing_ok=True)
-
-
-def identity(pod: dict) -> str:
-    """A pod's identity: its uid, or for a rendered pod its whole spec."""
-    if pod["metadata"].get("uid") != "rendered":
-        return pod["metadata"]["uid"]
-    return hashlib.sha256(json.dumps(pod["spec"], sort_keys=True).encode()).hexdigest()
 
 
 def cmd_run(_args) -> int:
@@ -800,6 +865,8 @@ def cmd_status(_args) -> int:
     print(f"{NAME:26} {'running, pid ' + str(pid) if pid else 'stopped'}")
     for status_file in sorted((lab.LAB_DIR / "nodes").glob("*/pods/*/status.json")):
         status = json.loads(status_file.read_text())
+        if status["phase"] == "Terminated":
+            continue
         containers = ", ".join(f"{name} {c['state']}" + (f" (restarts {c['restarts']}, last exit {c['last_exit']})"
                                                           if c["restarts"] else "")
                                for name, c in status["containers"].items())
