@@ -1531,20 +1531,45 @@ EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int *
     return end(NVML_SUCCESS);
 }
 
-/* No NVLink fabric is simulated: the GPUs are not attached to one, as on the real
- * single-GPU H200 (nvidia-smi -q: Fabric State N/A). */
-EXPORT nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, nvmlGpuFabricInfo_t *gpuFabricInfo)
+/* No NVLink fabric is simulated. Hopper and newer answer with the fabric state "not
+ * supported", as the real single-GPU H200 does (driver 580.159.04: NVML_SUCCESS, state 0,
+ * status 0, clique 0, cluster UUID zero, for both calls); older GPUs do not support the
+ * query (nvml.h: "For Hopper or newer fully supported devices"). */
+static nvmlReturn_t begin_fabric(nvmlDevice_t device, const void *info)
 {
     record_t *gpu;
-    nvmlReturn_t ret = gpuFabricInfo ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
-    return ret == NVML_SUCCESS ? end(NVML_ERROR_NOT_SUPPORTED) : ret;
+    nvmlReturn_t ret = info ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
+    if (ret != NVML_SUCCESS)
+        return ret;
+    int known = architecture_of(gpu);
+    if (known < 0 || architectures[known].arch < NVML_DEVICE_ARCH_HOPPER)
+        return end(NVML_ERROR_NOT_SUPPORTED);
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, nvmlGpuFabricInfo_t *gpuFabricInfo)
+{
+    nvmlReturn_t ret = begin_fabric(device, gpuFabricInfo);
+    if (ret != NVML_SUCCESS)
+        return ret;
+    memset(gpuFabricInfo, 0, sizeof *gpuFabricInfo);
+    gpuFabricInfo->state = NVML_GPU_FABRIC_STATE_NOT_SUPPORTED;
+    return end(NVML_SUCCESS);
 }
 
 EXPORT nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, nvmlGpuFabricInfoV_t *gpuFabricInfo)
 {
-    record_t *gpu;
-    nvmlReturn_t ret = gpuFabricInfo ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
-    return ret == NVML_SUCCESS ? end(NVML_ERROR_NOT_SUPPORTED) : ret;
+    if (gpuFabricInfo && gpuFabricInfo->version != nvmlGpuFabricInfo_v2 &&
+        gpuFabricInfo->version != nvmlGpuFabricInfo_v3)
+        return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+    nvmlReturn_t ret = begin_fabric(device, gpuFabricInfo);
+    if (ret != NVML_SUCCESS)
+        return ret;
+    unsigned version = gpuFabricInfo->version;
+    memset(gpuFabricInfo, 0, version == nvmlGpuFabricInfo_v2 ? sizeof(nvmlGpuFabricInfo_v2_t) : sizeof *gpuFabricInfo);
+    gpuFabricInfo->version = version;
+    gpuFabricInfo->state = NVML_GPU_FABRIC_STATE_NOT_SUPPORTED;
+    return end(NVML_SUCCESS);
 }
 
 /* Neither HMM nor ATS (the real H200: "Addressing Mode: None"). */
@@ -1591,10 +1616,14 @@ EXPORT nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t device, nvmlDeviceAt
 }
 
 /* Events. The device plugin's health check registers XID and ECC events on every GPU
- * and waits for them; no event is simulated, so a wait always times out. */
-#define SUPPORTED_EVENTS                                                                        \
-    (nvmlEventTypeSingleBitEccError | nvmlEventTypeDoubleBitEccError | nvmlEventTypePState |    \
-     nvmlEventTypeXidCriticalError | nvmlEventTypeClock)
+ * and waits for them; no event is simulated, so a wait always times out. The supported
+ * set is the real H200's (driver 580.159.04: 0xff9f). */
+#define SUPPORTED_EVENTS                                                                           \
+    (nvmlEventTypeSingleBitEccError | nvmlEventTypeDoubleBitEccError | nvmlEventTypePState |       \
+     nvmlEventTypeXidCriticalError | nvmlEventTypeClock | nvmlEventTypePowerSourceChange |         \
+     nvmlEventMigConfigChange | nvmlEventTypeSingleBitEccErrorStorm | nvmlEventTypeDramRetirementEvent | \
+     nvmlEventTypeDramRetirementFailure | nvmlEventTypeNonFatalPoisonError | nvmlEventTypeFatalPoisonError | \
+     nvmlEventTypeGpuUnavailableError | nvmlEventTypeGpuRecoveryAction)
 
 struct nvmlEventSet_st {
     unsigned long long registered[MAX_GPUS];
@@ -1615,7 +1644,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t device, unsign
     nvmlReturn_t ret = eventTypes ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
     if (ret != NVML_SUCCESS)
         return ret;
-    *eventTypes = SUPPORTED_EVENTS; /* [INFERRED] the set a datacenter GPU reports */
+    *eventTypes = SUPPORTED_EVENTS;
     return end(NVML_SUCCESS);
 }
 

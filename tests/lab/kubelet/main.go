@@ -223,6 +223,9 @@ func newAPIClient(server, ca, cert, key string) (*apiClient, error) {
 }
 
 func (a *apiClient) patchStatus(node string, body []byte) error {
+	if a == nil {
+		return nil
+	}
 	req, err := http.NewRequest(http.MethodPatch, a.server+"/api/v1/nodes/"+node+"/status", bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -258,7 +261,7 @@ func clearDir(dir string) error {
 func main() {
 	node := flag.String("node", "", "the node whose status this kubelet keeps")
 	dir := flag.String("dir", "", "the node's device plugin directory (its /var/lib/kubelet/device-plugins)")
-	server := flag.String("server", "", "the apiserver's URL")
+	server := flag.String("server", "", "the apiserver's URL (none: node status changes are only logged)")
 	ca := flag.String("ca", "", "the apiserver's CA certificate")
 	cert := flag.String("cert", "", "client certificate")
 	key := flag.String("key", "", "client key")
@@ -267,12 +270,15 @@ func main() {
 	flag.Parse()
 	log.SetFlags(log.Ldate | log.Ltime | log.Lmicroseconds)
 	log.SetPrefix(*node + " kubelet: ")
-	if *node == "" || *dir == "" || *server == "" {
-		log.Fatal("--node, --dir and --server are required")
+	if *node == "" || *dir == "" {
+		log.Fatal("--node and --dir are required")
 	}
-	api, err := newAPIClient(*server, *ca, *cert, *key)
-	if err != nil {
-		log.Fatalf("apiserver client: %v", err)
+	var api *apiClient
+	if *server != "" {
+		var err error
+		if api, err = newAPIClient(*server, *ca, *cert, *key); err != nil {
+			log.Fatalf("apiserver client: %v", err)
+		}
 	}
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		log.Fatal(err)

@@ -52,19 +52,19 @@ def test_architecture_compute_capability_brand_and_minor(seed_with_nvml):
 
 
 def test_no_fabric_and_no_addressing_mode(seed_with_nvml):
-    out = seed_with_nvml("gpu-h100-0").nvml("""
+    body = """
         h = nvml.nvmlDeviceGetHandleByIndex(0)
-        try:
-            nvml.nvmlDeviceGetGpuFabricInfo(h, nvml.c_nvmlGpuFabricInfo_t())
-        except nvml.NVMLError as error:
-            out["fabric"] = error.value
-        try:
-            nvml.nvmlDeviceGetGpuFabricInfoV(h, nvml.c_nvmlGpuFabricInfo_v2_t())
-        except nvml.NVMLError as error:
-            out["fabric_v"] = error.value
+        info = nvml.c_nvmlGpuFabricInfo_t()
+        info.state = 9
+        # pynvml's wrapper passes the struct by value: call the function with a pointer.
+        ret = nvml._nvmlGetFunctionPointer("nvmlDeviceGetGpuFabricInfo")(h, nvml.byref(info))
+        out["fabric"] = [info.state, info.status, info.cliqueId, sum(info.clusterUuid)] if ret == 0 else ret
         out["addressing"] = nvml.nvmlDeviceGetAddressingMode(h)
-    """)
-    assert out == {"fabric": 3, "fabric_v": 3, "addressing": 0}  # NOT_SUPPORTED; NVML_DEVICE_ADDRESSING_MODE_NONE
+        out["events"] = nvml.nvmlDeviceGetSupportedEventTypes(h)
+    """
+    # The real H200: success with fabric state 0 (not supported); events 0xff9f; mode NONE.
+    assert seed_with_nvml("gpu-h200-0").nvml(body) == {"fabric": [0, 0, 0, 0], "addressing": 0, "events": 0xFF9F}
+    assert seed_with_nvml("gpu-a100-0").nvml(body)["fabric"] == 3  # NVML_ERROR_NOT_SUPPORTED before Hopper
 
 
 def test_mig_device_attributes_are_its_instances_profiles(seed_with_nvml):

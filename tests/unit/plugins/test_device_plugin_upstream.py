@@ -78,7 +78,7 @@ def plugins():
     result = subprocess.run([str(ROOT / "tests" / "lab" / "build.sh"), "--device-plugins"], capture_output=True,
                             text=True, check=False, env=dict(os.environ, FGPU_PYTHON=sys.executable))
     assert result.returncode == 0, result.stderr[-3000:]
-    return dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith("v"))
+    return dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("v", "gfd ")))
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +130,9 @@ def load(binary, config_text, strategy, host):
 def results(plugins, host):
     configs = dict(rendered_configs(), **{name: (None, yaml.safe_dump(c)) for name, c in PROBES.items()})
     table = {}
+    versions = {version: binary for version, binary in plugins.items() if version.startswith("v")}
     for name, (_pool, text) in configs.items():
-        for version, binary in sorted(plugins.items()):
+        for version, binary in sorted(versions.items()):
             for strategy in STRATEGIES:
                 table[(name, version, strategy)] = load(binary, text, strategy, host)
     print("\nNVIDIA's device plugin on every config (runs / exits: why):")
@@ -201,3 +202,32 @@ def test_a_bare_gpu_name_is_accepted_as_nvidia_com_gpu(results):
             assert [r["name"] for r in detail["sharing"]["timeSlicing"]["resources"]] == ["nvidia.com/gpu"]
     problems = dpc.config_problems([{"name": "p", "resources": [{"name": "gpu", "replicas": 2}]}])
     assert problems, "the collection accepts a bare name: the difference this test shows is gone"
+
+
+def test_gfd_labels_the_simulated_h200_as_it_labelled_the_real_one(plugins, tmp_path):
+    """NVIDIA's GFD on a simulated single-GPU H200 with the real one's driver version gives
+    the labels it gave on the real H200 (tests/fixtures/real), but for the GPU mode, which
+    GFD reads from the PCI class in sysfs, where a simulated GPU has no device."""
+    sys.path.insert(0, str(ROOT / "tests" / "gpusim"))
+    from gpusim import host as gpusim_host  # pylint: disable=import-outside-toplevel
+    build = subprocess.run([str(ROOT / "tests" / "gpusim" / "build.sh")], capture_output=True, text=True,
+                           check=False, env=dict(os.environ, FGPU_PYTHON=sys.executable))
+    if build.returncode != 0:
+        pytest.skip("the simulated NVML library does not build here")
+    nodes = tmp_path / "nodes.yaml"
+    nodes.write_text(yaml.safe_dump({"nodes": [{"name": "h200", "pool": "p", "gpu": {"model": "H200-141GB",
+                                                                                        "count": 1}}]}))
+    gpusim_host.seed(str(nodes), "h200", str(tmp_path / "h200.state"), driver_version="580.159.04")
+    real = ROOT / "tests" / "fixtures" / "real" / "h200-sxm-141gb-driver-580.159.04"
+    for strategy in STRATEGIES:
+        output = tmp_path / f"gfd-{strategy}.txt"
+        run = subprocess.run([plugins["gfd"]], capture_output=True, text=True, check=False, timeout=60, env={
+            "PATH": "/usr/bin:/bin", "MIG_STRATEGY": strategy, "GFD_ONESHOT": "true", "GFD_NO_TIMESTAMP": "true",
+            "GFD_OUTPUT_FILE": str(output), "LD_LIBRARY_PATH": build.stdout.strip(),
+            "FGPU_GPUSIM_STATE": str(tmp_path / "h200.state")})
+        assert run.returncode == 0, run.stderr[-2000:]
+        simulated = dict(line.split("=", 1) for line in output.read_text().splitlines())
+        expected = dict(line.split("=", 1) for line in
+                        (real / f"gfd_labels_mig_strategy_{strategy}.txt").read_text().splitlines())
+        assert (simulated.pop("nvidia.com/gpu.mode"), expected.pop("nvidia.com/gpu.mode")) == ("unknown", "compute")
+        assert simulated == expected, strategy
