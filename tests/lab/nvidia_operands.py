@@ -70,9 +70,9 @@ GONE_AFTER_S = 60
 # The kubelet's container restart back-off: 10 s doubling to 5 min, reset after 10 min up.
 BACKOFF_S, BACKOFF_MAX_S, BACKOFF_RESET_S = 10.0, 300.0, 600.0
 GRACE_S = 10.0
-# Pods the lab creates while no operator controller runs, and the hash of their spec.
-RENDERED_LABEL = "lab.fractional.gpu/rendered"
-SPEC_ANNOTATION = "lab.fractional.gpu/spec-hash"
+# The lab's mark on the DaemonSets it keeps while no operator controller runs: the hash
+# of what it rendered.
+SPEC_ANNOTATION = "lab.fractional.gpu/rendered-spec-hash"
 # NFD's record of the labels it applied to a node.
 NFD_LABELS_ANNOTATION = "nfd.node.kubernetes.io/feature-labels"
 # GPU nodes as the operator recognises them (controllers/state_manager.go, gpuNodeLabels).
@@ -244,6 +244,12 @@ def rendered_pod_spec(operand: Operand, policy: dict, assets: Path) -> dict:
                     volume["hostPath"]["path"] = root
                 elif volume["name"] == "mps-shm":
                     volume["hostPath"]["path"] = root + "/shm"
+    # Images as gpuv1.ImagePath names them: the operand's, and the validator's for validation.
+    def image(section):
+        return "%s/%s:%s" % (section.get("repository", ""), section.get("image", ""), section.get("version", ""))
+    for container in [*spec.get("initContainers", []), *spec["containers"]]:
+        container["image"] = image(policy_spec.get("validator") or {}) if "validation" in container["name"] \
+            else image(section if container is main else policy_spec.get("devicePlugin") or {})
     # The operator's service accounts do not exist without its controller: the default one.
     spec.pop("serviceAccountName", None)
     return spec
@@ -271,55 +277,52 @@ def spec_hash(spec: dict) -> str:
 
 
 def running(pod: dict) -> bool:
-    return (not pod["metadata"].get("deletionTimestamp") and (pod.get("spec") or {}).get("nodeName")
-            and (pod.get("status") or {}).get("phase") == "Running")
+    return bool(not pod["metadata"].get("deletionTimestamp") and (pod.get("spec") or {}).get("nodeName")
+                and (pod.get("status") or {}).get("phase") == "Running")
 
 
-def reconcile_rendered(api: lab.Api, operand: Operand, policy: dict | None, nodes: list, assets_dir,
-                       pods: list) -> None:
-    """While no operator controller runs, stand in for its DaemonSet: one pod per node it
-    selects, replaced when the spec the ClusterPolicy renders changes, recreated when
-    deleted, owned by the ClusterPolicy (so that uninstalling the operator removes them)."""
-    path = f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/pods"
-    want = {}
-    if policy is not None and operand_enabled(policy, operand):
-        assets = assets_dir()
-        spec = rendered_pod_spec(operand, policy, assets)
-        digest = spec_hash(spec)
-        owner = [{"apiVersion": "nvidia.com/v1", "kind": "ClusterPolicy", "name": policy["metadata"]["name"],
-                  "uid": policy["metadata"]["uid"]}]
-        for node in nodes:
-            if selected(node, operand):
-                name = node["metadata"]["name"]
-                want[name] = {"apiVersion": "v1", "kind": "Pod", "metadata": {
-                    "name": f"{operand.daemonset}-{name}", "namespace": OPERATOR_NAMESPACE,
-                    "labels": {"app": operand.daemonset, RENDERED_LABEL: "true"},
-                    "annotations": {SPEC_ANNOTATION: digest}, "ownerReferences": owner},
-                    "spec": dict(spec, nodeName=name)}
-    have = {}
-    for pod in pods:
-        if (pod["metadata"].get("labels") or {}).get(RENDERED_LABEL) != "true":
-            continue
-        node = pod["spec"].get("nodeName")
-        wanted = want.get(node)
-        if wanted is None or pod["metadata"]["annotations"].get(SPEC_ANNOTATION) \
-                != wanted["metadata"]["annotations"][SPEC_ANNOTATION]:
-            if not pod["metadata"].get("deletionTimestamp"):
-                api.call("DELETE", f"{path}/{pod['metadata']['name']}")
-        have[node] = pod
-    if not want:
+def reconcile_daemonset(api: lab.Api, operand: Operand, policy: dict | None, current: dict | None, nodes: list,
+                        assets_dir) -> None:
+    """While no operator controller runs, stand in for the part of it that deploys this
+    operand: label the GPU nodes it selects `nvidia.com/gpu.deploy.<operand>=true` where
+    unset, and keep its DaemonSet as the ClusterPolicy renders it (owned by the
+    ClusterPolicy, so that uninstalling the operator removes it). The lab's
+    controller-manager then runs the DaemonSet and kwok its pods. A DaemonSet without the
+    lab's mark belongs to the real operator controller: it is left alone."""
+    path = f"/apis/apps/v1/namespaces/{OPERATOR_NAMESPACE}/daemonsets"
+    ours = current is not None and SPEC_ANNOTATION in (current["metadata"].get("annotations") or {})
+    if current is not None and not ours:
+        return
+    if policy is None or not operand_enabled(policy, operand):
+        if ours and not current["metadata"].get("deletionTimestamp"):
+            api.call("DELETE", f"{path}/{operand.daemonset}")
         return
     namespace = api.call("GET", f"/api/v1/namespaces/{OPERATOR_NAMESPACE}")
     if namespace is None or (namespace.get("status") or {}).get("phase") != "Active":
         return
+    assets = assets_dir()
+    owner = [{"apiVersion": "nvidia.com/v1", "kind": "ClusterPolicy", "name": policy["metadata"]["name"],
+              "uid": policy["metadata"]["uid"]}]
     for configmap in operator_configmaps(operand, assets):
         configmap["metadata"].update(namespace=OPERATOR_NAMESPACE, ownerReferences=owner)
-        if api.call("GET", f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/configmaps/{configmap['metadata']['name']}") \
-                is None:
+        name = configmap["metadata"]["name"]
+        if api.call("GET", f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/configmaps/{name}") is None:
             api.call("POST", f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/configmaps", configmap)
-    for node, pod in want.items():
-        if node not in have:
-            api.call("POST", path, pod)
+    for node in nodes:
+        labels = node["metadata"].get("labels") or {}
+        if any(labels.get(k) == v for k, v in GPU_NODE_LABELS.items()) and operand.deploy_label not in labels:
+            api.call("PATCH", f"/api/v1/nodes/{node['metadata']['name']}",
+                     {"metadata": {"labels": {operand.deploy_label: "true"}}})
+    daemonset = yaml.safe_load((assets / operand.asset).read_text())
+    daemonset["spec"]["template"]["spec"] = rendered_pod_spec(operand, policy, assets)
+    digest = spec_hash(daemonset["spec"])
+    daemonset["metadata"].update(namespace=OPERATOR_NAMESPACE, ownerReferences=owner,
+                                 annotations={SPEC_ANNOTATION: digest})
+    if current is None:
+        api.call("POST", path, daemonset)
+    elif current["metadata"]["annotations"][SPEC_ANNOTATION] != digest:
+        api.call("PATCH", f"{path}/{operand.daemonset}", {"metadata": {"annotations": {SPEC_ANNOTATION: digest}},
+                                                           "spec": {"template": daemonset["spec"]["template"]}})
 
 
 def desired_pods(api: lab.Api, assets_dir) -> dict:
@@ -330,15 +333,12 @@ def desired_pods(api: lab.Api, assets_dir) -> dict:
     nodes = api.call("GET", "/api/v1/nodes")["items"]
     for operand in OPERANDS:
         found = api.call("GET", f"/apis/apps/v1/daemonsets?fieldSelector=metadata.name%3D{operand.daemonset}")
-        daemonset = (found or {}).get("items", [None])[0] if (found or {}).get("items") else None
+        daemonset = ((found or {}).get("items") or [None])[0]
+        reconcile_daemonset(api, operand, (policies or [None])[0], daemonset, nodes, assets_dir)
         namespace = daemonset["metadata"]["namespace"] if daemonset else OPERATOR_NAMESPACE
         listed = api.call("GET", f"/api/v1/namespaces/{namespace}/pods?labelSelector=app%3D{operand.daemonset}")
-        pods = (listed or {}).get("items", [])
-        # The operator controller's DaemonSet, when it runs, else the lab's stand-in pods.
-        reconcile_rendered(api, operand, None if daemonset else (policies or [None])[0], nodes, assets_dir, pods)
-        for pod in pods:
-            rendered = (pod["metadata"].get("labels") or {}).get(RENDERED_LABEL) == "true"
-            if running(pod) and rendered != bool(daemonset):
+        for pod in (listed or {}).get("items", []):
+            if running(pod):
                 result[(pod["spec"]["nodeName"], operand.key)] = pod
     return result
 

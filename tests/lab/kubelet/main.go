@@ -12,7 +12,10 @@
 //     node's status.capacity to the devices the plugin lists and status.allocatable to
 //     the healthy ones. A plugin that goes away leaves its resource with allocatable 0; after
 //     --grace (the kubelet's endpoint stop grace period) the capacity drops to 0 too, and
-//     the resource stays in the status at 0, as the kubelet leaves it.
+//     the resource stays in the status at 0, as the kubelet leaves it;
+//   - when it starts, the device plugin resources already in the node's status are taken as
+//     registered by plugins that have not come back yet (the kubelet restores them from its
+//     checkpoint): allocatable 0 until their plugin registers again, capacity 0 after --grace.
 //
 // It never allocates: pods on the lab's nodes are kwok's and run nothing.
 package main
@@ -222,6 +225,37 @@ func newAPIClient(server, ca, cert, key string) (*apiClient, error) {
 	return &apiClient{server: server, client: &http.Client{Transport: transport, Timeout: 10 * time.Second}}, nil
 }
 
+// deviceResources reads the device plugin resources (extended resources) in the node's
+// status capacity.
+func (a *apiClient) deviceResources(node string) (map[string]int, error) {
+	found := map[string]int{}
+	if a == nil {
+		return found, nil
+	}
+	resp, err := a.client.Get(a.server + "/api/v1/nodes/" + node)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d reading node %s", resp.StatusCode, node)
+	}
+	var object struct {
+		Status struct {
+			Capacity map[string]string `json:"capacity"`
+		} `json:"status"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&object); err != nil {
+		return nil, err
+	}
+	for name, value := range object.Status.Capacity {
+		if count, err := strconv.Atoi(value); err == nil && isExtendedResourceName(name) {
+			found[name] = count
+		}
+	}
+	return found, nil
+}
+
 func (a *apiClient) patchStatus(node string, body []byte) error {
 	if a == nil {
 		return nil
@@ -292,6 +326,13 @@ func main() {
 		log.Fatalf("listening on %s: %v", socket, err)
 	}
 	k := &kubelet{node: *node, dir: *dir, grace: *grace, api: api, resource: map[string]*resource{}}
+	known, err := api.deviceResources(*node)
+	if err != nil {
+		log.Fatalf("reading node %s: %v", *node, err)
+	}
+	for name, count := range known {
+		k.resource[name] = &resource{devices: count, stoppedAt: time.Now()}
+	}
 	grpcServer := grpc.NewServer()
 	pluginapi.RegisterRegistrationServer(grpcServer, k)
 	stop := make(chan struct{})
