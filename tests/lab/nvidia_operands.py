@@ -9,16 +9,16 @@ github.com/NVIDIA/k8s-device-plugin by tests/lab/build.sh), each node's pods in 
 mount and PID namespaces, against the node's simulated GPUs (tests/gpusim). The parts of
 a node that are not NVIDIA's are stand-ins, kept small:
 
-- which pods run where: where the operator's DaemonSet has a pod on the node (the real
-  operator controller's `nvidia-device-plugin-daemonset` / `gpu-feature-discovery`, whose
-  pods kwok runs), that pod's containers and environment. Where no such DaemonSet exists
-  (no operator controller runs), the pod the operator would create, rendered from the
-  operator's own DaemonSet manifest (assets/ of its Go module, pinned in versions.env)
-  and the ClusterPolicy the way controllers/object_controls.go transforms it
-  (`MIG_STRATEGY` from spec.mig.strategy, the config-manager containers and `CONFIG_FILE`
-  when spec.devicePlugin.config names a ConfigMap, spec.<operand>.env), on nodes the
-  operator selects (`nvidia.com/gpu.present` or NFD's NVIDIA PCI label, and
-  `nvidia.com/gpu.deploy.<operand>` unset or `true`);
+- which pods run where: the pods of the operator's DaemonSets `nvidia-device-plugin-daemonset`
+  and `gpu-feature-discovery` (kwok runs them), with their containers and environment.
+  While no operator controller runs, the lab stands in for the part of it that deploys
+  them: it labels the GPU nodes (`nvidia.com/gpu.present` or NFD's NVIDIA PCI label)
+  `nvidia.com/gpu.deploy.<operand>=true` where unset, and keeps the two DaemonSets as the
+  operator renders them, from its own manifests (assets/ of its Go module, pinned in
+  versions.env) and the ClusterPolicy the way controllers/object_controls.go transforms
+  them (`MIG_STRATEGY` from spec.mig.strategy, the config-manager containers and
+  `CONFIG_FILE` when spec.devicePlugin.config names a ConfigMap, spec.<operand>.env, CDI);
+  a DaemonSet without the lab's mark is the real controller's and is left alone;
 - the kubelet's part of a pod: ConfigMap volumes projected as the kubelet does (`..data`
   swapped atomically, refreshed every FGPU_LAB_KUBELET_SYNC_S seconds, default 60),
   emptyDir and hostPath volumes as directories under the lab (hostPath P of node N is
