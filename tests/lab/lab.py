@@ -53,6 +53,9 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 # demo, or the Molecule scenarios that need them) with `<script> start`, and NVIDIA's device
 # plugin and GPU feature discovery, which start with the lab; down stops them all.
 SIMULATORS = {"operator-sim": "operator_sim.py", "nvidia-operands": "nvidia_operands.py"}
+# Carried in the environment of every process the lab's node stand-ins start (their
+# kubelets, pods and containers), with the lab's directory, so that down finds them all.
+NODE_PROCESS_MARK = "FGPU_LAB_NODE_PROCESS"
 # NFD's label for a node with an NVIDIA PCI device, which the operator selects GPU nodes by.
 NFD_NVIDIA_PCI_LABEL = "feature.node.kubernetes.io/pci-10de.present"
 
@@ -528,9 +531,8 @@ def cmd_up(args) -> None:
 
 
 def leftover_processes() -> list[int]:
-    """Processes of this lab still alive: every process the lab's node stand-ins start
-    carries FGPU_LAB_DIR=<this lab> in its environment."""
-    mark = f"FGPU_LAB_DIR={LAB_DIR}".encode()
+    """Processes of this lab's node stand-ins still alive (NODE_PROCESS_MARK)."""
+    mark = f"{NODE_PROCESS_MARK}={LAB_DIR}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():

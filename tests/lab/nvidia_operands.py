@@ -26,7 +26,7 @@ a node that are not NVIDIA's are stand-ins, kept small:
   kubelet's back-off, init containers first;
 - what the container runtime does: a volume mounted at a path that appears in the
   container's environment is found at its host directory (the variable is rewritten);
-  /var/lib/kubelet/device-plugins (the plugin's socket directory, a fixed path) and
+  /var/lib/kubelet/device-plugins and /var/run/cdi (paths the plugin uses without a flag) and
   /proc/driver/nvidia-caps are bind-mounted there in the pod's mount namespace; NVIDIA's
   container toolkit's library injection is LD_LIBRARY_PATH to the node's driver library;
   the pod's service account is the lab's admin kubeconfig; the device plugin container's
@@ -400,9 +400,8 @@ def container_env(container: dict, pod: dict, node: str, dirs: dict, operand_mai
 
     fields = {"spec.nodeName": node, "metadata.namespace": pod["metadata"]["namespace"],
               "metadata.name": pod["metadata"]["name"]}
-    # FGPU_LAB_DIR marks every process of this lab, so that `lab.py down` finds them all.
     env = {"PATH": f"{lab_bin_dir()}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "HOSTNAME": node,
-           "FGPU_LAB_DIR": str(lab.LAB_DIR)}
+           lab.NODE_PROCESS_MARK: str(lab.LAB_DIR)}
     for item in container.get("env") or []:
         if "valueFrom" in item:
             field = ((item["valueFrom"] or {}).get("fieldRef") or {}).get("fieldPath")
@@ -507,6 +506,13 @@ class Container:
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.started = time.monotonic()
 
+    def start_if_due(self) -> None:
+        """Starts the container unless it runs or waits out its back-off."""
+        if self.proc is None and time.monotonic() >= self.next_start:
+            if self.last_exit is not None:
+                self.restarts += 1
+            self.start()
+
     def exited(self, code: int) -> None:
         self.last_exit = code
         self.proc = None
@@ -570,19 +576,13 @@ def run_pod(plan_file: str) -> int:
         while not stopping:
             if init.proc is None and init.last_exit == 0:
                 break
-            if init.proc is None and time.monotonic() >= init.next_start:
-                if init.last_exit is not None:
-                    init.restarts += 1
-                init.start()
+            init.start_if_due()
             report("Pending", inits)
             time.sleep(0.2)
             reap(inits)
     while not stopping:
         for container in mains:
-            if container.proc is None and time.monotonic() >= container.next_start:
-                if container.last_exit is not None:
-                    container.restarts += 1
-                container.start()
+            container.start_if_due()
         report("Running", mains)
         time.sleep(0.2)
         reap(mains)
@@ -702,7 +702,7 @@ class Agent:
                      "--key", str(lab.pki("admin.key")), f"--status-interval={interval}s"],
                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     start_new_session=True, preexec_fn=die_with_parent,
-                    env=dict(os.environ, FGPU_LAB_DIR=str(lab.LAB_DIR)))
+                    env=dict(os.environ, **{lab.NODE_PROCESS_MARK: str(lab.LAB_DIR)}))
 
     def project(self, run: dict, force: bool = False) -> bool:
         """(Re)project the pod's ConfigMap volumes; False if one is missing at pod start."""
@@ -746,7 +746,7 @@ class Agent:
                 ["unshare", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
                  "--kill-child=SIGTERM", sys.executable, os.path.abspath(__file__), "pod", str(plan)],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                preexec_fn=die_with_parent, env=dict(os.environ, FGPU_LAB_DIR=str(lab.LAB_DIR)))
+                preexec_fn=die_with_parent, env=dict(os.environ, **{lab.NODE_PROCESS_MARK: str(lab.LAB_DIR)}))
         self.pods[key] = run
         log(f"{node}: started pod {pod['metadata']['name']}")
 

@@ -90,7 +90,7 @@ def test_container_env_translates_mounts_and_the_downward_api(monkeypatch, tmp_p
     assert env["CONFIG_FILE_SRCDIR"] == str(dirs["cm"])
     assert env["OTHER"] == "/configs-elsewhere" and env["NODE_NAME"] == "gpu-x"
     assert env["KUBECONFIG"] == str(tmp_path / "kubeconfig")
-    assert env["FGPU_LAB_DIR"] == str(tmp_path) and "LD_LIBRARY_PATH" not in env
+    assert env[operands.lab.NODE_PROCESS_MARK] == str(tmp_path) and "LD_LIBRARY_PATH" not in env
     main = operands.container_env({"name": "nvidia-device-plugin"}, pod, "gpu-x", dirs, "nvidia-device-plugin")
     assert main["LD_LIBRARY_PATH"] == str(tmp_path / "nodes" / "gpu-x" / "root" / operands.LIBRARY_DIR)
     assert main["FGPU_GPUSIM_STATE"] == str(tmp_path / "gpusim" / "gpu-x.state")
