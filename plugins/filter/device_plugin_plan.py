@@ -18,8 +18,8 @@ description:
 - Given valid pools (see P(fractional.gpu.device_plugin_problems#filter)) and the cluster's nodes, selects
   each pool's nodes (by name, or by the pool label) and plans the C(nvidia.com/device-plugin.config) label
   changes and the ConfigMap data (one key per sharing pool plus a default key without sharing).
-- Names the GPU nodes whose device plugin and GPU feature discovery must restart: NVIDIA's config
-  manager follows the node label only, so a config changed under a key a node keeps needs a new pod.
+- Names the GPU nodes whose device plugin and GPU feature discovery must restart, since NVIDIA's config
+  manager follows the node label only and a config changed under a key a node keeps needs a new pod.
 positional: _input, nodes, pool_label, default_key, default_mig_strategy, current_data
 options:
   _input:

@@ -50,13 +50,13 @@ def events(handle):
 
 
 QUERIES = {
-    "architecture": lambda h: N.nvmlDeviceGetArchitecture(h),
-    "cuda_compute_capability": lambda h: N.nvmlDeviceGetCudaComputeCapability(h),
-    "brand": lambda h: N.nvmlDeviceGetBrand(h),
-    "minor_number": lambda h: N.nvmlDeviceGetMinorNumber(h),
+    "architecture": N.nvmlDeviceGetArchitecture,
+    "cuda_compute_capability": N.nvmlDeviceGetCudaComputeCapability,
+    "brand": N.nvmlDeviceGetBrand,
+    "minor_number": N.nvmlDeviceGetMinorNumber,
     "fabric_info": lambda h: N.nvmlDeviceGetGpuFabricInfo(h, N.c_nvmlGpuFabricInfo_t()),
     "fabric_info_v": fabric_v,
-    "addressing_mode": lambda h: N.nvmlDeviceGetAddressingMode(h),
+    "addressing_mode": N.nvmlDeviceGetAddressingMode,
     "attributes": lambda h: str(N.nvmlDeviceGetAttributes(h)),
     "events": events,
 }

@@ -245,6 +245,7 @@ def rendered_pod_spec(operand: Operand, policy: dict, assets: Path) -> dict:
                 elif volume["name"] == "mps-shm":
                     volume["hostPath"]["path"] = root + "/shm"
     # Images as gpuv1.ImagePath names them: the operand's, and the validator's for validation.
+
     def image(section):
         return "%s/%s:%s" % (section.get("repository", ""), section.get("image", ""), section.get("version", ""))
     for container in [*spec.get("initContainers", []), *spec["containers"]]:
@@ -321,8 +322,9 @@ def reconcile_daemonset(api: lab.Api, operand: Operand, policy: dict | None, cur
     if current is None:
         api.call("POST", path, daemonset)
     elif current["metadata"]["annotations"][SPEC_ANNOTATION] != digest:
-        api.call("PATCH", f"{path}/{operand.daemonset}", {"metadata": {"annotations": {SPEC_ANNOTATION: digest}},
-                                                           "spec": {"template": daemonset["spec"]["template"]}})
+        patch = {"metadata": {"annotations": {SPEC_ANNOTATION: digest}},
+                 "spec": {"template": daemonset["spec"]["template"]}}
+        api.call("PATCH", f"{path}/{operand.daemonset}", patch)
 
 
 def desired_pods(api: lab.Api, assets_dir) -> dict:
@@ -867,9 +869,9 @@ def cmd_status(_args) -> int:
         status = json.loads(status_file.read_text())
         if status["phase"] == "Terminated":
             continue
-        containers = ", ".join(f"{name} {c['state']}" + (f" (restarts {c['restarts']}, last exit {c['last_exit']})"
-                                                          if c["restarts"] else "")
-                               for name, c in status["containers"].items())
+        containers = ", ".join(
+            f"{name} {c['state']}" + (f" (restarts {c['restarts']}, last exit {c['last_exit']})" if c["restarts"] else "")
+            for name, c in status["containers"].items())
         print(f"  {status_file.parts[-4]:14} {status['pod']:50} {status['phase']:10} {containers}")
     return 0
 

@@ -145,4 +145,3 @@ def test_mig_minors_lists_every_capability_in_driver_order():
     assert lines[10:12] == ["gpu0/gi0/ci7/access 11", "gpu0/gi1/access 12"]
     assert lines[-1] == "gpu31/gi14/ci7/access 4322"
     assert len(lines) == 4322
-

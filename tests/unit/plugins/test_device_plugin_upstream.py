@@ -215,8 +215,8 @@ def test_gfd_labels_the_simulated_h200_as_it_labelled_the_real_one(plugins, tmp_
     if build.returncode != 0:
         pytest.skip("the simulated NVML library does not build here")
     nodes = tmp_path / "nodes.yaml"
-    nodes.write_text(yaml.safe_dump({"nodes": [{"name": "h200", "pool": "p", "gpu": {"model": "H200-141GB",
-                                                                                        "count": 1}}]}))
+    node = {"name": "h200", "pool": "p", "gpu": {"model": "H200-141GB", "count": 1}}
+    nodes.write_text(yaml.safe_dump({"nodes": [node]}))
     gpusim_host.seed(str(nodes), "h200", str(tmp_path / "h200.state"), driver_version="580.159.04")
     real = ROOT / "tests" / "fixtures" / "real" / "h200-sxm-141gb-driver-580.159.04"
     for strategy in STRATEGIES:
