@@ -35,13 +35,25 @@ options:
     type: str
     required: true
   gpu_product:
-    description: The node's C(nvidia.com/gpu.product) label or a product name.
+    description:
+      - The node's C(nvidia.com/gpu.product) label or a product name.
+      - Null or empty when the node has no such label; the result then says so (the GPUs
+        cannot be checked off the host).
     type: str
     required: true
   gpu_count:
-    description: The node's GPU count (C(nvidia.com/gpu.count)).
+    description:
+      - The node's GPU count (C(nvidia.com/gpu.count)).
+      - Null or empty when the node has no such label; the result then says so, rather than
+        checking the config against 0 GPUs.
     type: int
     required: true
+  allow_no_match:
+    description:
+      - Accept a configuration that selects none of the node's GPUs. By default that is a
+        problem, as C(mig-parted assert) reports it.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -64,13 +76,15 @@ _value:
 """
 
 
-def mig_config_errors(config, config_name, gpu_product, gpu_count):
-    try:
-        count = int(gpu_count)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError("mig_config_errors: gpu_count must be a number, not %r"
-                                 % (gpu_count,))
-    return config_errors(config, config_name, gpu_product, count)
+def mig_config_errors(config, config_name, gpu_product, gpu_count, allow_no_match=False):
+    count = gpu_count
+    if gpu_count is not None and str(gpu_count).strip() != "":
+        try:
+            count = int(gpu_count)
+        except (TypeError, ValueError):
+            raise AnsibleFilterError("mig_config_errors: gpu_count must be a number, not %r"
+                                     % (gpu_count,))
+    return config_errors(config, config_name, gpu_product, count, bool(allow_no_match))
 
 
 class FilterModule:

@@ -37,14 +37,26 @@ def node_gpus(gpu_product, gpu_count):
             for index in range(int(gpu_count))]
 
 
-def mig_config_errors(config, config_name, gpu_product, gpu_count):
-    """Every problem of a mig-parted config for a node's GPUs; empty when it fits."""
+def mig_config_errors(config, config_name, gpu_product, gpu_count, allow_no_match=False):
+    """Every problem of a mig-parted config for a node's GPUs; empty when it fits.
+
+    Off the host the node's GPU feature discovery labels are all there is: a node without
+    them (``gpu_product`` or ``gpu_count`` None or empty) is refused, never counted as a
+    node with 0 GPUs.
+    """
+    missing = [label for label, value in (("nvidia.com/gpu.product", gpu_product),
+                                          ("nvidia.com/gpu.count", gpu_count))
+               if value is None or str(value).strip() == ""]
+    if missing:
+        return ["the node has no %s label, so its GPUs cannot be checked off the host (is GPU "
+                "feature discovery running on it?); check them on the host instead"
+                % " or ".join(missing)]
     gpus = node_gpus(gpu_product, gpu_count)
     if gpus is None:
         return ["unknown GPU model '%s': the collection cannot check its MIG profiles"
                 % gpu_product]
     try:
-        desired_from_config(config, config_name, gpus)
+        desired_from_config(config, config_name, gpus, allow_no_match)
     except MigConfigError as exc:
         return list(exc.errors)
     return []
@@ -55,7 +67,9 @@ def mig_resources(config, config_name, gpu_product, gpu_count, mig_strategy="mix
     device plugin's mixed strategy one nvidia.com/mig-<profile> per profile, with single
     all MIG devices as nvidia.com/gpu."""
     gpus = node_gpus(gpu_product, gpu_count)
-    _name, desired, _warnings = desired_from_config(config, config_name, gpus)
+    # What the node would advertise: a config that selects none of its GPUs leaves them
+    # whole (the mig role refuses such a config unless the pool expects it).
+    _name, desired, _warnings = desired_from_config(config, config_name, gpus, allow_no_match=True)
     counts = Counter()
     for index in range(int(gpu_count)):
         wanted = desired.get(index)

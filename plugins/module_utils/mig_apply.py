@@ -13,7 +13,9 @@ converges):
 3. mode phase: on GPUs going to MIG disabled, destroy their instances; issue
    ``-mig 0|1``; re-read; reset (``-r -i N``) each GPU whose change is still pending (if
    ``reset_gpus``); re-read. A GPU still pending is reported in ``reboot_required`` and its
-   instances are left for after the reboot.
+   instances are left for the run after the reboot. (Ampere keeps a pending mode across
+   the reboot and applies it; Hopper and later lose the mode at a reboot, and the run after
+   it enables it again, needing no reset.)
 4. layout phase: on GPUs whose MIG devices differ, destroy the instances that go and
    create the missing ones at planned start slots.
 5. re-read and check that every managed GPU now matches.
@@ -83,10 +85,11 @@ class GeometryRun:
     """One mig_geometry run. ``client`` is an nvidia_smi.NvidiaSmi."""
 
     def __init__(self, client, config, config_name=None, force=False, reset_gpus=True,
-                 check_mode=False):
+                 check_mode=False, allow_no_match=False):
         self.client = client
         self.config = config
         self.config_name = config_name
+        self.allow_no_match = allow_no_match
         self.force = force
         self.reset_gpus = reset_gpus
         self.check_mode = check_mode
@@ -130,7 +133,8 @@ class GeometryRun:
         if not gpus:
             raise ApplyError("nvidia-smi reports no GPU on this host")
         try:
-            name, desired, warnings = desired_from_config(self.config, self.config_name, gpus)
+            name, desired, warnings = desired_from_config(self.config, self.config_name, gpus,
+                                                          self.allow_no_match)
         except MigConfigError as exc:
             raise ApplyError(exc.report(", nothing changed"), {"errors": exc.errors})
         self.config_name = name
@@ -168,14 +172,15 @@ class GeometryRun:
             gpu = by_index[gpu_plan.index]
             if gpu.mig_current != gpu_plan.desired_mode:
                 self.reboot_required.append(gpu_plan.index)
-                self.warnings.append(
-                    "%s: MIG mode is %s with %s pending; %s" % (
-                        gpu_plan.label, "enabled" if gpu.mig_current else "disabled",
-                        "enabled" if gpu.mig_pending else "disabled",
-                        "reboot the host (or reset the GPU) and run again to create its "
-                        "instances" if gpu_plan.desired_mode else "reboot the host (or "
-                        "reset the GPU)" if self.reset_gpus else
-                        "reset_gpus is false: reset the GPU or reboot, then run again"))
+                if not self.reset_gpus:
+                    advice = "reset_gpus is false: reset the GPU or reboot, then run again"
+                else:
+                    advice = "reboot the host (or reset the GPU) and run again"
+                    if gpu_plan.desired_mode:
+                        advice += " to create its instances"
+                self.warnings.append("%s: MIG mode is %s with %s pending; %s" % (
+                    gpu_plan.label, "enabled" if gpu.mig_current else "disabled",
+                    "enabled" if gpu.mig_pending else "disabled", advice))
         return gpus
 
     def _layout_phase(self, plan):

@@ -12,19 +12,31 @@ The format is mig-parted's ``v1`` spec (github.com/NVIDIA/mig-parted, api/spec/v
           mig-enabled: true              # required
           mig-devices: {"1g.10gb": 7}    # required when enabled ({} allowed), empty when not
 
-As mig-parted does, unknown fields are rejected, ``mig-devices`` must be empty when MIG
-is disabled, and a GPU that no entry matches is left alone. Stricter than mig-parted
-(which finds out only while applying, or never): every problem of the selected config is
-reported before anything changes, all of them at once, each naming the entry, the GPU
-(index and model) and the profile: a profile the model does not have, more instances than
-the profile allows, more compute or memory slices than the GPU has, more than one ``+me``
-instance, a set of instances no placement fits, a device index the host does not have,
-MIG asked of a GPU that cannot do it, and a GPU that two entries configure differently.
+As mig-parted does (cmd/nvidia-mig-parted: apply, assert), unknown fields are rejected,
+``mig-devices`` must be empty when MIG is disabled, an entry applies to the GPUs its
+``device-filter`` selects (all without one) among those its ``devices`` name, and a GPU that
+no entry matches is left alone. Every config of the file is parsed (a format error anywhere
+refuses the file, as mig-parted does), but only the selected one is held to the host's GPUs.
+
+Stricter than mig-parted (which finds out only while applying, or never): every problem of
+the selected config is reported before anything changes, all of them at once, each naming
+the entry, the GPU (index and model) and the profile: a profile the GPU does not have, more
+instances than the profile allows (checked before anything is expanded), more compute or
+memory slices than the GPU has, more than one media-extension instance, a set of instances
+no placement fits, a device index the host does not have (for entries whose device-filter
+selects some GPU of the host; others are skipped, as mig-parted skips them), MIG asked of a
+GPU that cannot do it, a GPU that two entries configure differently, and a config that
+selects no GPU of the host at all (``mig-parted assert`` fails on it: "not all GPUs match";
+``allow_no_match`` accepts it where that is expected).
+
+The GPUs' profiles are the ones their driver reports when the GPU state carries them
+(mig_state.effective_model), else the collection's table.
 
 Profile keys: ``<g>g.<mem>gb`` (``1g.10gb``), with a compute-instance prefix
 ``<c>c.<g>g.<mem>gb`` (one GPU instance holding one compute instance of ``c`` slices, as
-mig-parted creates them), and the ``+me`` attribute (media extensions). Other attributes
-(``-me``, ``+me.all``, ``+gfx``) are rejected with a message saying so.
+mig-parted creates them), and attributes as NVIDIA/go-nvlib parses them: ``+`` a list of
+attributes (``+me``, ``+me.all``, ``+gfx``) or ``-`` the attributes a profile lacks
+(``-me``), not both.
 
 Stdlib only.
 """
@@ -42,13 +54,13 @@ from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import (
     compute_profiles,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_placement import find_placement
-from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import find_model
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import effective_model
 
 VERSION = "v1"
 ENTRY_FIELDS = ("device-filter", "devices", "mig-enabled", "mig-devices")
-SUPPORTED_ATTRIBUTES = ("me",)
 
 _PROFILE_KEY = re.compile(r"^(?:(\d+)c\.)?(\d+)g\.(\d+)gb(?:([+-])(.*))?$")
+_ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9.]*$")
 
 
 class MigConfigError(Exception):
@@ -107,21 +119,6 @@ class ConfigEntry:
     mig_devices: Tuple[Tuple[str, int], ...] = ()  # (key as written, count), in file order
     device_filters: Tuple[DeviceFilter, ...] = ()
 
-    def matches(self, gpu):
-        if self.device_filters and not any(
-                f.matches(gpu.pci_device_id, getattr(gpu, "pci_subsystem_id", None))
-                for f in self.device_filters):
-            return False
-        return self.devices == "all" or gpu.index in self.devices
-
-    def describe(self):
-        parts = []
-        if self.device_filters:
-            parts.append("device-filter %s" % ",".join(str(f) for f in self.device_filters))
-        parts.append("devices %s" % (self.devices if self.devices == "all"
-                                     else list(self.devices)))
-        return ", ".join(parts)
-
 
 @dataclass
 class MigPartedConfig:
@@ -155,26 +152,32 @@ class DesiredGpu:
 def parse_profile_key(key):
     """``'1c.3g.40gb+me'`` -> ProfileKey. Raises ValueError with the reason.
 
-    A prefix equal to the GI's own size (``3c.3g.40gb``) is the full-size CI and is
-    normalised away, as mig-parted prints it.
+    Attributes follow NVIDIA/go-nvlib's grammar (pkg/nvlib/device/mig_profile.go): after
+    ``+`` the attributes the profile has, after ``-`` those it lacks, comma separated, each
+    a letter then letters, digits or dots, not ending with a dot, none twice. A prefix equal
+    to the GI's own size (``3c.3g.40gb``) is the full-size CI and is normalised away, as
+    mig-parted prints it.
     """
     if not isinstance(key, str):
         raise ValueError("profile key %r is not a string" % (key,))
     match = _PROFILE_KEY.match(key)
     if not match:
         raise ValueError("invalid profile %r: expected '<g>g.<mem>gb' such as '1g.10gb', "
-                         "optionally with a compute-instance prefix ('1c.3g.40gb') or "
-                         "'+me'" % key)
+                         "optionally with a compute-instance prefix ('1c.3g.40gb') and "
+                         "attributes ('+me', '+me.all', '+gfx', '-me')" % key)
     c, g, gb, sign, attrs = match.groups()
+    suffix = ""
     if sign is not None:
         listed = (attrs or "").split(",")
-        unsupported = [a for a in listed if a not in SUPPORTED_ATTRIBUTES]
-        if sign == "-" or unsupported:
-            raise ValueError("profile %r: attribute '%s%s' is not supported by fractional.gpu "
-                             "(supported: +me)" % (key, sign, attrs))
+        bad = [a for a in listed if not _ATTRIBUTE.match(a) or a.endswith(".")]
+        if bad or "+" in attrs or "-" in attrs:
+            raise ValueError("profile %r: invalid attribute list '%s' (attributes are letters, "
+                             "digits and dots, comma separated, after one '+' or one '-')"
+                             % (key, attrs))
         if len(listed) != len(set(listed)):
             raise ValueError("profile %r: attribute listed twice" % key)
-    gi_profile = "%dg.%dgb%s" % (int(g), int(gb), "+me" if sign else "")
+        suffix = sign + ",".join(sorted(listed))
+    gi_profile = "%dg.%dgb%s" % (int(g), int(gb), suffix)
     ci = int(c) if c is not None else None
     if ci is not None and ci == int(g):
         ci = None
@@ -336,10 +339,11 @@ def validate_gpu_layout(label, model, mig_devices):
 
     :param label: how errors name the GPU, e.g. "GPU 3 (H100-SXM5-80GB)".
     :returns: (tuple of ProfileKey sorted by name, list of errors). The keys are only
-        meaningful when there are no errors.
+        meaningful when there are no errors. Counts are checked against each profile's
+        limit before anything is expanded, so a huge count costs nothing.
     """
     errors = []
-    keys = []
+    wanted = []  # (ProfileKey, MigProfile, count)
     for key, count in mig_devices:
         if count == 0:
             continue
@@ -362,18 +366,25 @@ def validate_gpu_layout(label, model, mig_devices):
                                                         profile.name,
                                                         ", ".join(str(s) for s in sizes)))
                 continue
-        keys.extend([ProfileKey(profile.name, parsed.ci_slices)] * count)
+        wanted.append((ProfileKey(profile.name, parsed.ci_slices), profile, count))
 
-    profiles = [model.profile(k.gi_profile) for k in keys]
-    for name, count in sorted(Counter(p.name for p in profiles).items()):
+    per_profile = Counter()
+    for _key, profile, count in wanted:
+        per_profile[profile.name] += count
+    for name, count in sorted(per_profile.items()):
         limit = model.profile(name).max_instances
         if count > limit:
             errors.append("%s: profile %r: %d instances requested, %s allows at most %d"
                           % (label, name, count, model.key, limit))
+    if errors:
+        return (), errors
+
+    keys = [key for key, _profile, count in wanted for _copy in range(count)]
+    profiles = [profile for _key, profile, count in wanted for _copy in range(count)]
     media = [p.name for p in profiles if p.media_extensions]
     if len(media) > 1:
         errors.append("%s: %d instances with media extensions (%s); a GPU has one set of "
-                      "media engines, so at most one '+me' instance"
+                      "media engines, so at most one '+me' or '+me.all' instance"
                       % (label, len(media), ", ".join(sorted(media))))
     compute = sum(p.compute_slices for p in profiles)
     if compute > model.compute_slices:
@@ -400,33 +411,44 @@ def _summary(keys):
 # ---------------------------------------------------------------------------------------
 
 
-def _gpu_model(gpu):
-    key = getattr(gpu, "model", None)
-    if key in GPU_MODELS:
-        return GPU_MODELS[key]
-    return find_model(getattr(gpu, "pci_device_id", None), getattr(gpu, "name", ""))
-
-
 def _gpu_label(gpu, model):
     name = model.key if model else (getattr(gpu, "name", "") or "unknown model")
     return "GPU %d (%s)" % (gpu.index, name)
 
 
-def resolve(name, entries, gpus):
-    """Desired state per GPU for the selected config.
+def _passes_filter(entry, gpu):
+    return not entry.device_filters or any(
+        f.matches(gpu.pci_device_id, getattr(gpu, "pci_subsystem_id", None))
+        for f in entry.device_filters)
+
+
+def resolve(name, entries, gpus, allow_no_match=False):
+    """Desired state per GPU for the selected config, as mig-parted reads it.
 
     :param name: the config's name (for messages).
     :param entries: its ConfigEntry list.
-    :param gpus: the host's GPUs (GpuState or anything with ``index``, ``name``,
-        ``pci_device_id``, ``pci_subsystem_id`` and optionally ``model``).
+    :param gpus: the host's GPUs (mig_state.GpuState: ``index``, ``name``,
+        ``pci_device_id``, ``pci_subsystem_id``, ``profiles``...).
+    :param allow_no_match: a config that selects no GPU of the host is accepted (with a
+        warning) instead of refused.
     :returns: ({index: DesiredGpu} for every GPU some entry matches, [warnings]).
     :raises MigConfigError: with every problem found.
     """
     errors, warnings = [], []
     desired = {}
     indices = sorted(g.index for g in gpus)
+    models = {}
+    for gpu in gpus:
+        model, notes = effective_model(gpu)
+        models[gpu.index] = model
+        warnings.extend(notes)
     for entry in entries:
         where = "mig-configs.%s[%d]" % (name, entry.position)
+        # mig-parted walks each entry over the GPUs its device-filter selects: an entry for
+        # another model is skipped whole, its device indices unchecked.
+        filtered = [g for g in gpus if _passes_filter(entry, g)]
+        if not filtered:
+            continue
         if entry.devices != "all":
             for index in entry.devices:
                 if index not in indices:
@@ -434,16 +456,14 @@ def resolve(name, entries, gpus):
                                   % (where, index, len(indices),
                                      " (indices %d-%d)" % (indices[0], indices[-1])
                                      if indices else ""))
-        matched = [g for g in gpus if entry.matches(g)]
-        if not matched:
-            warnings.append("%s (%s) matches no GPU on this host" % (where, entry.describe()))
+        matched = [g for g in filtered if entry.devices == "all" or g.index in entry.devices]
         for gpu in matched:
-            model = _gpu_model(gpu)
+            model = models[gpu.index]
             label = _gpu_label(gpu, model)
             if entry.mig_enabled:
                 if model is None:
-                    errors.append("%s: %s: unknown GPU model (PCI device id %s); the "
-                                  "collection cannot check its MIG profiles (known models: %s)"
+                    errors.append("%s: %s: unknown GPU model (PCI device id %s) and its driver "
+                                  "reports no MIG profiles (known models: %s)"
                                   % (where, label, _hex(gpu), ", ".join(sorted(GPU_MODELS))))
                     continue
                 if not model.mig_capable:
@@ -467,6 +487,22 @@ def resolve(name, entries, gpus):
                                  _describe(wanted)))
                 continue
             desired.setdefault(gpu.index, wanted)
+    if not desired and not errors:
+        text = ("MIG config %r selects none of this host's %d GPU(s) (%s): no entry's "
+                "device-filter and devices match them, so nothing would be configured "
+                "('mig-parted assert' fails the same way)"
+                % (name, len(gpus), ", ".join("%s %s" % (_gpu_label(g, models[g.index]),
+                                                         _hex(g)) for g in sorted(gpus, key=lambda g: g.index))))
+        if not allow_no_match:
+            errors.append(text + "; check the device-filter ids (0x<device><vendor>) or set "
+                                 "allow_no_match where this is expected")
+        else:
+            warnings.append(text)
+    elif desired and len(desired) < len(gpus):
+        warnings.append("MIG config %r leaves GPU(s) %s of this host alone (no entry matches "
+                        "them; 'mig-parted assert' would report the host as not matching)"
+                        % (name, ", ".join(str(g.index) for g in sorted(gpus, key=lambda g: g.index)
+                                           if g.index not in desired)))
     if errors:
         raise MigConfigError(errors)
     return desired, warnings
@@ -483,14 +519,14 @@ def _describe(desired):
     return "MIG enabled: %s" % (", ".join(desired.layout_names()) or "no instances")
 
 
-def desired_from_config(data, config_name, gpus):
+def desired_from_config(data, config_name, gpus, allow_no_match=False):
     """parse_config + select_config + resolve in one call.
 
     :returns: (selected name, {index: DesiredGpu}, warnings).
     """
     config = parse_config(data)
     name, entries = select_config(config, config_name)
-    desired, warnings = resolve(name, entries, gpus)
+    desired, warnings = resolve(name, entries, gpus, allow_no_match)
     return name, desired, warnings
 
 

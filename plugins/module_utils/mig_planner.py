@@ -3,7 +3,13 @@
 """Minimal MIG change plan: from the observed GPUs and the desired state per GPU.
 
 Per GPU the plan is one of: nothing; a MIG mode change (``nvidia-smi -i N -mig 0|1``,
-then a reset if the change stays pending); and/or GPU/compute instance steps. Rules:
+then, on Ampere, a reset if the change stays pending); and/or GPU/compute instance steps.
+Rules:
+
+- MIG mode by generation (MIG user guide, "Deployment Considerations", "GPU Reset on
+  Hopper+ GPUs"): on Ampere the mode persists and a change takes a GPU reset, so a pending
+  change is made current by a reset; from Hopper on a change needs no reset and is not
+  kept across a reboot, so ``-mig`` is issued whenever the current mode differs.
 
 - A GPU whose multiset of MIG devices already matches gets no instance steps, wherever
   its instances sit.
@@ -27,13 +33,14 @@ from typing import List, Optional
 
 from ansible_collections.fractional.gpu.plugins.module_utils import nvidia_smi as smi
 from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import (
-    GPU_MODELS,
     compute_profiles,
+    mig_mode_persists,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_placement import (
     find_placement,
     placement_order,
 )
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import effective_model
 
 
 class PlanError(Exception):
@@ -256,6 +263,18 @@ def _ci_profile_id(profile, ci_slices):
     raise PlanError("no %d-slice compute instance profile in %s" % (ci_slices, profile.name))
 
 
+def mode_steps(gpu, desired_mode, persists):
+    """(mode to set with -mig or None, whether a reset is expected) to bring ``gpu`` to
+    ``desired_mode``; ``persists``: the GPU keeps its mode across reboots (Ampere)."""
+    if gpu.mig_current == desired_mode:
+        # A change the other way may be pending: setting the mode again cancels it.
+        cancel = gpu.mig_pending is not None and gpu.mig_pending != desired_mode
+        return (desired_mode if cancel else None), False
+    if not persists:
+        return desired_mode, False
+    return (None if gpu.mig_pending == desired_mode else desired_mode), True
+
+
 def plan_gpu(gpu, desired):
     """GpuPlan for one GpuState and its DesiredGpu (None: not managed)."""
     existing = [_existing(gi) for gi in gpu.gpu_instances]
@@ -270,18 +289,15 @@ def plan_gpu(gpu, desired):
         plan.keep = existing
         return plan
 
+    model = effective_model(gpu)[0]
+    persists = mig_mode_persists(gpu.architecture or (model.architecture if model else ""))
+    plan.set_mode, plan.reset_expected = mode_steps(gpu, desired.mig_enabled, persists)
     if not desired.mig_enabled:
         plan.destroy = existing if gpu.mig_current else []
         plan.keep = [] if gpu.mig_current else existing
-        if gpu.mig_pending is not False:
-            plan.set_mode = False
-        plan.reset_expected = gpu.mig_current is True
         return plan
 
     # MIG wanted.
-    if gpu.mig_pending is not True:
-        plan.set_mode = True
-    plan.reset_expected = gpu.mig_current is not True
     current = existing if gpu.mig_current else []
     if not gpu.mig_current:
         plan.keep = existing  # none on a GPU in non-MIG mode; kept for the record
@@ -289,12 +305,14 @@ def plan_gpu(gpu, desired):
         plan.keep = current
         return plan
 
-    model = GPU_MODELS.get(desired.model or gpu.model or "")
     if model is None:
         raise PlanError("%s: unknown GPU model, cannot plan MIG instances" % plan.label)
     slots = []
     for key in desired.instances:
         profile = model.profile(key.gi_profile)
+        if profile.gi_profile_id is None:
+            raise PlanError("%s: the id of profile %s is not known (the driver did not list "
+                            "it and the collection's table has none)" % (plan.label, profile.name))
         slots.append((key, profile, _Slot(key.name, profile.memory_slices,
                                           profile.compute_slices, profile.placements)))
     prefer = [(s.name, s.start) for s in current if s.start is not None and s.name != "?"]

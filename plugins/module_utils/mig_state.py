@@ -13,13 +13,11 @@ from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
 from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import (
-    NVML_COMPUTE_INSTANCE_PROFILE_BY_SLICES,
+    cross_check,
+    driver_model,
     model_by_pci_device_id,
     model_by_product_name,
 )
-
-# NVML compute-instance profile enum -> compute slices (the inverse of gpu_models' table).
-COMPUTE_SLICES_BY_CI_PROFILE = dict((v, k) for k, v in NVML_COMPUTE_INSTANCE_PROFILE_BY_SLICES.items())
 
 _CI_PREFIX = re.compile(r"^(?:mig\s+)?(\d+)c\.", re.IGNORECASE)
 
@@ -105,16 +103,20 @@ class GpuState:
     mig_current: Optional[bool] = None  # None: N/A (not MIG capable)
     mig_pending: Optional[bool] = None
     model: Optional[str] = None  # gpu_models key, None if the table does not know it
+    architecture: str = ""  # "Ampere", "Hopper", ... as the driver names it; "" unknown
     gpu_instances: List[GpuInstance] = field(default_factory=list)
     processes: List[GpuProcess] = field(default_factory=list)
+    # The GPU-instance profiles the driver reports (gpu_models.MigProfile), empty when it
+    # reported none (not MIG capable, or an older driver that lists none with MIG off).
+    profiles: list = field(default_factory=list)
 
     def label(self):
         """'GPU 3 (H100-SXM5-80GB)': how errors and reports name a GPU."""
         return "GPU %d (%s)" % (self.index, self.model or self.name or "unknown model")
 
     def gpu_model(self):
-        """The gpu_models.GpuModel of this GPU, or None."""
-        return find_model(self.pci_device_id, self.name)
+        """The gpu_models.GpuModel of this GPU (see effective_model), or None."""
+        return effective_model(self)[0]
 
     def layout_names(self):
         """Sorted list of what each GI provides (see GpuInstance.layout_name)."""
@@ -130,6 +132,7 @@ class GpuState:
 
     def to_dict(self):
         data = asdict(self)
+        data["profiles"] = [profile_facts(p) for p in self.profiles]
         data["pci_device_id"] = self.pci_device_id_hex()
         data["pci_subsystem_id"] = (None if self.pci_subsystem_id is None
                                     else "0x%08X" % self.pci_subsystem_id)
@@ -144,6 +147,34 @@ def find_model(pci_device_id, product_name):
     if model is None and product_name:
         model = model_by_product_name(product_name)
     return model
+
+
+def effective_model(gpu, tolerance_percent=2.0):
+    """The GpuModel to plan and check ``gpu`` with, and warnings: the driver's description
+    when it reported profiles (cross-checked with the table), else the table's model; None
+    when neither knows the GPU."""
+    table = find_model(gpu.pci_device_id, gpu.name)
+    if not gpu.profiles:
+        return table, []
+    described = driver_model(table, gpu.name, gpu.pci_device_id, gpu.memory_mib,
+                             gpu.architecture, gpu.profiles)
+    if table is None:
+        return described, ["%s: the collection's GPU table does not know %s (PCI device id %s); "
+                           "using the %d MIG profiles its driver reports"
+                           % (gpu.label(), gpu.name or "this GPU", gpu.pci_device_id_hex() or "unknown",
+                              len(gpu.profiles))]
+    differences = cross_check(table, described, tolerance_percent)
+    if not differences:
+        return described, []
+    return described, ["%s: the driver's MIG profiles differ from the collection's table for "
+                       "%s (the driver's are used): %s" % (gpu.label(), table.key, "; ".join(differences))]
+
+
+def profile_facts(profile):
+    """A MigProfile as a plain dict (module results)."""
+    return {"name": profile.name, "id": profile.gi_profile_id, "instances": profile.max_instances,
+            "memory_mib": profile.memory_mib, "compute_slices": profile.compute_slices,
+            "memory_slices": profile.memory_slices, "placements": list(profile.placements)}
 
 
 def parse_device_id(value):

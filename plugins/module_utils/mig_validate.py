@@ -2,13 +2,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Compare observed GPUs (NVML facts) with the desired MIG state: a report of every
 mismatch (GPU count, MIG mode current and pending, MIG devices per profile, memory per
-MIG device). Stdlib only."""
+MIG device). A MIG device's memory is compared with what the driver reports for its
+profile (the GPU's ``profiles``), never with a table constant. Stdlib only."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import GPU_MODELS
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import (
     device_name,
     mode_name as _mode,
@@ -42,7 +42,8 @@ def validate_gpu(gpu, desired, memory_tolerance_percent=2.0):
         if gpu.mig_current != expected_mode:
             mismatches.append("%s: MIG mode is %s, expected %s" % (
                 label, _mode(gpu.mig_current) or "not supported", _mode(expected_mode)))
-        if gpu.mig_pending is not None and gpu.mig_pending != expected_mode:
+        if (gpu.mig_pending is not None and gpu.mig_pending != gpu.mig_current
+                and gpu.mig_pending != expected_mode):
             mismatches.append("%s: MIG mode change to %s is pending (needs a GPU reset or a "
                               "reboot)" % (label, _mode(gpu.mig_pending)))
     expected = _counts(desired.layout_names()) if expected_mode else {}
@@ -55,27 +56,23 @@ def validate_gpu(gpu, desired, memory_tolerance_percent=2.0):
         if len(gi.compute_instances) > 1:
             mismatches.append("%s: GPU instance %d (%s) holds %d compute instances, expected "
                               "one" % (label, gi.id, gi.profile, len(gi.compute_instances)))
-    model = GPU_MODELS.get(gpu.model or "")
+    reported = dict((p.gi_profile_id, p) for p in gpu.profiles)
     memory = []
     for gi, ci in devices:
-        profile = None
-        if model is not None and gi.profile is not None:
-            try:
-                profile = model.profile(gi.profile)
-            except KeyError:
-                profile = None
+        profile = reported.get(gi.profile_id)
         entry = {"gpu_instance_id": gi.id, "compute_instance_id": ci.id,
                  "profile": _device_name(gi, ci), "uuid": ci.uuid,
                  "memory_mib": ci.memory_mib,
                  "expected_memory_mib": profile.memory_mib if profile else None}
         entry["ok"] = True
-        if profile is not None and ci.memory_mib is not None:
+        if profile is not None and profile.memory_mib is not None and ci.memory_mib is not None:
             limit = profile.memory_mib * memory_tolerance_percent / 100.0
             if abs(ci.memory_mib - profile.memory_mib) > limit:
                 entry["ok"] = False
-                mismatches.append("%s: MIG device GI %d CI %d (%s) has %d MiB, expected %d MiB"
-                                  % (label, gi.id, ci.id, entry["profile"], ci.memory_mib,
-                                     profile.memory_mib))
+                mismatches.append("%s: MIG device GI %d CI %d (%s) has %d MiB, the driver "
+                                  "reports %d MiB for its profile" % (
+                                      label, gi.id, ci.id, entry["profile"], ci.memory_mib,
+                                      profile.memory_mib))
         memory.append(entry)
     report["memory"] = memory
     report["ok"] = not mismatches

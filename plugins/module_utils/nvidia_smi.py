@@ -11,7 +11,11 @@ tests/fixtures/nvidia_smi/ say where each sample comes from):
   ``gpu_instance_id``, ``compute_instance_id``, ``fb_memory_usage/total``),
   ``fb_memory_usage/total`` ("81559 MiB") and ``processes/process_info``.
 - ``nvidia-smi mig -lgi`` / ``-lci`` / ``-lgip``: boxed tables, one row per instance or
-  profile; ``-lgipp``: "GPU 0 Profile ID 9 Placements: {0,4}:4".
+  profile; ``-lgipp``: "GPU 0 Profile ID 9 Placements: {0,4}:4". ``-lgip``/``-lgipp`` list
+  a MIG-capable GPU's profiles whether MIG is on or off (a real H200 on driver 580 does,
+  Free = Total); they are the driver's description of the GPU (``driver_profiles``).
+  ``-lci`` of older drivers has no Placement column: both layouts are read, and a row of
+  neither layout is an error, never "no compute instances".
 - ``nvidia-smi mig -cgi 9:4,19:0 -C``: "<profile id>:<start>" places an instance at a
   start slot (nvidia-smi's "profile tuple ... optional placement specifier").
 
@@ -23,13 +27,18 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import (
+from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import (
     COMPUTE_SLICES_BY_CI_PROFILE,
+    make_profile,
+    mib_from_gib,
+)
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import (
     ComputeInstance,
     GpuInstance,
     GpuProcess,
     GpuState,
     ci_slices_from_name,
+    effective_model,
     find_model,
     parse_device_id,
     strip_mig_prefix,
@@ -142,6 +151,7 @@ def parse_query_xml(text):
             mig_capable=current is not None,
             mig_current=current,
             mig_pending=pending,
+            architecture=_text(node, "product_architecture", ""),
         )
         model = find_model(gpu.pci_device_id, gpu.name)
         gpu.model = model.key if model else None
@@ -173,10 +183,13 @@ def parse_query_xml(text):
 
 _LGI_ROW = re.compile(r"^\|\s*(\d+)\s+MIG\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+):(\d+)\s*\|")
 _LCI_ROW = re.compile(r"^\|\s*(\d+)\s+(\d+)\s+MIG\s+(\S+)\s+(\d+)\*?\s+(\d+)\s+(\d+):(\d+)\s*\|")
+# Older drivers (R450/R460) print -lci without the Placement column.
+_LCI_ROW_NO_PLACEMENT = re.compile(r"^\|\s*(\d+)\s+(\d+)\s+MIG\s+(\S+)\s+(\d+)\*?\s+(\d+)\s*\|$")
 _LGIP_ROW = re.compile(r"^\|\s*(\d+)\s+MIG\s+(\S+)\s+(\d+)\s+(\d+)/(\d+)\s+([\d.]+)\s+(\S+)"
                        r"\s+(\d+)\s+(\d+)\s+(\d+)\s*\|")
 _LGIP_ROW2 = re.compile(r"^\|\s+(\d+)\s+(\d+)\s+(\d+)\s*\|$")
 _LGIPP_ROW = re.compile(r"^GPU\s+(\d+)\s+Profile\s+ID\s+(\d+)\s+Placements?\s*:\s*\{([\d,\s]*)\}:(\d+)")
+_DATA_ROW = re.compile(r"^\|\s*\d+\s+")
 
 
 def _empty_listing(text):
@@ -184,14 +197,31 @@ def _empty_listing(text):
     return classify_error(text) in (MIG_DISABLED, NOT_FOUND)
 
 
+def _rows(text, patterns, what):
+    """Matches of ``patterns`` (tried in order) for every data row of a boxed table; a data
+    row that none matches is a layout this module does not know: ValueError, never a
+    silently empty result."""
+    result = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not _DATA_ROW.match(line):
+            continue
+        for pattern in patterns:
+            match = pattern.match(line)
+            if match:
+                result.append((pattern, match.groups()))
+                break
+        else:
+            raise ValueError("cannot read this row of 'nvidia-smi mig %s' (an output layout the "
+                             "collection does not know): %r" % (what, line))
+    return result
+
+
 def parse_lgi(text):
     """``nvidia-smi mig -lgi`` -> {gpu index: [GpuInstance]} (profile name as printed)."""
     result = {}
-    for line in (text or "").splitlines():
-        match = _LGI_ROW.match(line.strip())
-        if not match:
-            continue
-        gpu, name, profile_id, gi_id, start, size = match.groups()
+    for _pattern, groups in _rows(text, (_LGI_ROW,), "-lgi"):
+        gpu, name, profile_id, gi_id, start, size = groups
         result.setdefault(int(gpu), []).append(GpuInstance(
             id=int(gi_id), profile_id=int(profile_id), profile=strip_mig_prefix(name),
             placement_start=int(start), placement_size=int(size)))
@@ -199,24 +229,24 @@ def parse_lgi(text):
 
 
 def parse_lci(text):
-    """``nvidia-smi mig -lci`` -> {gpu index: {gi id: [ComputeInstance]}}.
+    """``nvidia-smi mig -lci`` -> {gpu index: {gi id: [ComputeInstance]}}, from either
+    layout (with or without the Placement column; placement_start None without).
 
     ``compute_slices`` comes from the profile name ('1c.3g.40gb' -> 1) when it has a
-    prefix, else from the CI profile id; None for a full-size CI named like its GI when
-    the id is unknown (the caller fills in the GI's slices).
+    prefix, else from the CI profile id (7, 1_SLICE_REV1, is one slice; 8, 7_SLICE_NVL,
+    seven); None for a full-size CI named like its GI when the id is unknown (the caller
+    fills in the GI's slices).
     """
     result = {}
-    for line in (text or "").splitlines():
-        match = _LCI_ROW.match(line.strip())
-        if not match:
-            continue
-        gpu, gi_id, name, profile_id, ci_id, start, _size = match.groups()
+    for pattern, groups in _rows(text, (_LCI_ROW, _LCI_ROW_NO_PLACEMENT), "-lci"):
+        gpu, gi_id, name, profile_id, ci_id = groups[:5]
+        start = int(groups[5]) if pattern is _LCI_ROW else None
         slices = ci_slices_from_name(name, None)
         if slices is None:
             slices = COMPUTE_SLICES_BY_CI_PROFILE.get(int(profile_id))
         result.setdefault(int(gpu), {}).setdefault(int(gi_id), []).append(ComputeInstance(
             id=int(ci_id), compute_slices=slices, profile_id=int(profile_id),
-            placement_start=int(start)))
+            placement_start=start))
     return result
 
 
@@ -255,6 +285,27 @@ def parse_lgipp(text):
     return result
 
 
+def driver_profiles(lgip_text, lgipp_text):
+    """The profiles the driver describes: ``-lgip`` rows completed with ``-lgipp``
+    placements -> {gpu index: [gpu_models.MigProfile]}. A profile without placements is
+    left out (it cannot be placed)."""
+    placements = parse_lgipp(lgipp_text)
+    result = {}
+    for gpu, rows in parse_lgip(lgip_text).items():
+        profiles = []
+        for row in rows:
+            where = placements.get(gpu, {}).get(row["id"])
+            if where is None:
+                continue
+            try:
+                profiles.append(make_profile(row["name"], row["id"], row["total"], where[0],
+                                             where[1], mib_from_gib(row["memory_gib"])))
+            except ValueError:
+                continue  # a name that is not <g>g.<mem>gb: not a profile mig-parted can ask for
+        result[gpu] = profiles
+    return result
+
+
 _CREATED_GI = re.compile(r"Successfully created GPU instance ID\s+(\d+) on GPU\s+(\d+) using "
                          r"profile MIG (\S+) \(ID\s+(\d+)\)")
 
@@ -275,7 +326,7 @@ def merge_instances(gpus, lgi_text, lci_text):
     lgi = parse_lgi(lgi_text)
     lci = parse_lci(lci_text)
     for gpu in gpus:
-        model = find_model(gpu.pci_device_id, gpu.name)
+        model = effective_model(gpu)[0]
         xml_memory = dict(((gi.id, ci.id), ci.memory_mib) for gi, ci in gpu.mig_devices())
         instances = []
         for gi in lgi.get(gpu.index, []):
@@ -321,6 +372,10 @@ def cmd_list_compute_instances(path="nvidia-smi"):
 
 def cmd_list_gpu_instance_profiles(path="nvidia-smi", index=None):
     return [path, "mig", "-lgip"] + ([] if index is None else ["-i", str(index)])
+
+
+def cmd_list_gpu_instance_placements(path="nvidia-smi"):
+    return [path, "mig", "-lgipp"]
 
 
 def cmd_set_mig_mode(index, enabled, path="nvidia-smi"):
@@ -392,14 +447,28 @@ class NvidiaSmi:
             raise NvidiaSmiError(argv, rc, text)
         return out or ""
 
+    def _parse(self, argv, parser, *texts):
+        try:
+            return parser(*texts)
+        except ValueError as exc:
+            raise NvidiaSmiError(argv, 0, str(exc))
+
     def read_state(self):
-        """The host's GPUs (list of GpuState) from ``-q -x``, ``mig -lgi`` and ``mig -lci``;
-        the two listings are only run when some GPU has MIG mode enabled."""
+        """The host's GPUs (list of GpuState) from ``-q -x``; with ``mig -lgip`` and
+        ``-lgipp`` (the profiles the driver describes) when some GPU can do MIG, and
+        ``mig -lgi`` and ``mig -lci`` when some GPU has MIG mode enabled."""
         gpus = parse_query_xml(self._call(cmd_query(self.path)))
+        if any(g.mig_capable for g in gpus):
+            lgip = self._call(cmd_list_gpu_instance_profiles(self.path), allow_empty=True)
+            lgipp = (self._call(cmd_list_gpu_instance_placements(self.path), allow_empty=True)
+                     if lgip else "")
+            described = driver_profiles(lgip, lgipp)
+            for gpu in gpus:
+                gpu.profiles = described.get(gpu.index, [])
         if any(g.mig_current for g in gpus):
             lgi = self._call(cmd_list_gpu_instances(self.path), allow_empty=True)
             lci = self._call(cmd_list_compute_instances(self.path), allow_empty=True) if lgi else ""
-            merge_instances(gpus, lgi, lci)
+            self._parse(cmd_list_compute_instances(self.path), merge_instances, gpus, lgi, lci)
         else:
             for gpu in gpus:
                 gpu.gpu_instances = []

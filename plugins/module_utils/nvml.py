@@ -13,9 +13,12 @@ pynvml behaviours this relies on:
   MIG capability is told apart (other MIG calls raise the same there).
 - ``nvmlDeviceIsMigDeviceHandle`` returns a ctypes integer (c_uint), not a bool: it never
   equals True or 1 and does not serialise; ``bool()`` of it is the answer.
-- A GI's profile id (19, 9, ...) is ``nvmlDeviceGetGpuInstanceProfileInfo(h,
-  NVML_GPU_INSTANCE_PROFILE_*).id``, not the enum; it is mapped back to a profile name
-  through gpu_models.
+- The GPU's MIG profiles are the driver's: ``nvmlDeviceGetGpuInstanceProfileInfo(h,
+  NVML_GPU_INSTANCE_PROFILE_*)`` for every enum (NOT_SUPPORTED for those the GPU lacks;
+  pynvml asks for the v2 struct, which carries the profile's name and memorySizeMB) and
+  ``nvmlDeviceGetGpuInstancePossiblePlacements``; both answer with MIG disabled (a real
+  H200 on driver 580 does). A GI's profile id (19, 9, ...) is that info's ``id``, not the
+  enum. GPUs of one model report the same profiles, so each model is asked once a session.
 - ``nvmlDeviceGetMigDeviceHandleByIndex`` raises NotFound for unused MIG device slots.
 
 pynvml is imported lazily and its absence reported through ``HAS_PYNVML`` /
@@ -24,6 +27,7 @@ pynvml is imported lazily and its absence reported through ``HAS_PYNVML`` /
 
 from __future__ import annotations
 
+import ctypes
 import traceback
 
 try:
@@ -35,8 +39,12 @@ except ImportError:  # pragma: no cover - depends on the host
     HAS_PYNVML = False
     PYNVML_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import (
+from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import (
     COMPUTE_SLICES_BY_CI_PROFILE,
+    NVML_GPU_INSTANCE_PROFILE_COUNT,
+    make_profile,
+)
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import (
     ComputeInstance,
     GpuInstance,
     GpuProcess,
@@ -44,6 +52,7 @@ from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import (
     device_name,
     find_model,
     mode_name,
+    profile_facts,
 )
 
 MIB = 1024 * 1024
@@ -74,7 +83,7 @@ class NvmlSession:
             raise NvmlError("pynvml (package nvidia-ml-py) is not installed")
         self._open = False
         self.calls = 0  # NVML calls made, for the benchmark
-        self._profile_ids_by_model = {}
+        self._profiles_by_model = {}
 
     def __enter__(self):
         try:
@@ -144,28 +153,56 @@ class NvmlSession:
         if modes is not None:
             gpu.mig_capable = True
             gpu.mig_current, gpu.mig_pending = bool(modes[0]), bool(modes[1])
+            gpu.profiles = self._profiles(handle, gpu)
         mig_handles = []
         if gpu.mig_current:
-            gpu.gpu_instances, mig_handles = self._mig_devices(handle, model)
+            gpu.gpu_instances, mig_handles = self._mig_devices(handle, gpu, model)
         gpu.processes = self._processes(handle, mig_handles)
         return gpu
 
-    def _profile_ids(self, handle, model):
-        """{GI profile id reported by the GPU: gpu_models.MigProfile}, asked of the first
-        GPU of each model in the session (GPUs of one model report the same ids)."""
-        if model is None:
-            return {}
-        if model.key not in self._profile_ids_by_model:
-            result = {}
-            for profile in model.profiles:
-                info = self._try("nvmlDeviceGetGpuInstanceProfileInfo", handle,
-                                 profile.nvml_profile)
-                if info is not None:
-                    result[int(info.id)] = profile
-            self._profile_ids_by_model[model.key] = result
-        return self._profile_ids_by_model[model.key]
+    def _profiles(self, handle, gpu):
+        """The GPU-instance profiles the driver reports (gpu_models.MigProfile), asked of the
+        first GPU of each model (PCI device id and name) in the session."""
+        key = (gpu.pci_device_id, gpu.name)
+        if key not in self._profiles_by_model:
+            profiles = []
+            count = getattr(self.lib, "NVML_GPU_INSTANCE_PROFILE_COUNT", NVML_GPU_INSTANCE_PROFILE_COUNT)
+            for enum in range(count):
+                info = self._try("nvmlDeviceGetGpuInstanceProfileInfo", handle, enum)
+                name = _text(getattr(info, "name", b"")) if info is not None else ""
+                if not name:
+                    continue  # no such profile, or a v1 answer without a name
+                placements = self._placements(handle, int(info.id))
+                if not placements:
+                    continue
+                try:
+                    profiles.append(make_profile(
+                        name, int(info.id), int(info.instanceCount),
+                        [start for start, _size in placements], placements[0][1],
+                        int(info.memorySizeMB)))
+                except ValueError:
+                    continue  # a name that is not <g>g.<mem>gb
+            self._profiles_by_model[key] = profiles
+        return list(self._profiles_by_model[key])
 
-    def _mig_devices(self, handle, model):
+    def _placements(self, handle, profile_id):
+        """[(start, size)] of a GI profile (nvmlDeviceGetGpuInstancePossiblePlacements)."""
+        array_type = getattr(self.lib, "c_nvmlGpuInstancePlacement_t", None)
+        if array_type is None:
+            return []
+        array = (array_type * 16)()
+        count = ctypes.c_uint(16)
+        try:
+            self._call("nvmlDeviceGetGpuInstancePossiblePlacements", handle, profile_id, array,
+                       ctypes.byref(count))
+        except self.lib.NVMLError as exc:
+            if self._is(exc, "NVML_ERROR_NOT_SUPPORTED", "NVML_ERROR_FUNCTION_NOT_FOUND",
+                        "NVML_ERROR_INVALID_ARGUMENT", "NVML_ERROR_NOT_FOUND"):
+                return []
+            raise
+        return [(int(array[i].start), int(array[i].size)) for i in range(count.value)]
+
+    def _mig_devices(self, handle, gpu, model):
         profiles = None
         instances, gi_handles = {}, {}
         handles = []
@@ -181,15 +218,10 @@ class NvmlSession:
             gi = instances.get(gi_id)
             if gi is None:
                 if profiles is None:
-                    profiles = self._profile_ids(handle, model)
+                    profiles = dict((p.gi_profile_id, p) for p in (gpu.profiles or (model.profiles if model else ())))
                 gi_handle = self._call("nvmlDeviceGetGpuInstanceById", handle, gi_id)
                 info = self._call("nvmlGpuInstanceGetInfo", gi_handle)
                 profile = profiles.get(int(info.profileId))
-                if profile is None and model is not None:
-                    try:
-                        profile = model.profile_by_id(int(info.profileId))
-                    except KeyError:
-                        profile = None
                 gi = GpuInstance(
                     id=gi_id, profile_id=int(info.profileId),
                     profile=profile.name if profile else None,
@@ -252,6 +284,7 @@ def gpu_facts(gpu):
         "memory_mib": gpu.memory_mib,
         "mig_capable": gpu.mig_capable,
         "mig_mode": {"current": mode_name(gpu.mig_current), "pending": mode_name(gpu.mig_pending)},
+        "mig_profiles": [profile_facts(p) for p in gpu.profiles],
         "mig_devices": [
             {"uuid": ci.uuid, "gpu_instance_id": gi.id, "compute_instance_id": ci.id,
              "profile": device_name(gi, ci),

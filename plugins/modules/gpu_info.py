@@ -13,7 +13,8 @@ description:
   - Reads every NVIDIA GPU of the managed host in one NVML session (through pynvml, package
     C(nvidia-ml-py)); does not run C(nvidia-smi).
   - Per GPU - index, name, the collection's model key, UUID, PCI bus and device id, memory,
-    MIG capability, current and pending MIG mode, MIG devices (GPU and compute instance ids,
+    MIG capability, current and pending MIG mode, the MIG profiles the driver reports (id,
+    instances, memory, slices, placements), MIG devices (GPU and compute instance ids,
     profile, placement, memory, UUID) and compute processes.
 author:
   - fractional.gpu contributors (@fractional-gpu)
@@ -73,7 +74,7 @@ gpus:
       type: str
       sample: NVIDIA H100 80GB HBM3
     model:
-      description: Key of the collection's GPU model table, null if unknown.
+      description: Key of the collection's GPU model table, null if the table does not know the GPU.
       type: str
       sample: H100-SXM5-80GB
     uuid:
@@ -98,6 +99,14 @@ gpus:
       description: C(current) and C(pending) MIG mode, V(enabled) or V(disabled) (null when not MIG capable).
       type: dict
       sample: {current: enabled, pending: enabled}
+    mig_profiles:
+      description: >-
+        The GPU-instance profiles the driver reports (empty when not MIG capable), each with
+        C(name), C(id), C(instances) (the most the GPU holds), C(memory_mib) (NVML
+        memorySizeMB), C(compute_slices), C(memory_slices) and C(placements) (start slots).
+      type: list
+      elements: dict
+      sample: [{name: 1g.18gb, id: 19, instances: 7, memory_mib: 16384, compute_slices: 1, memory_slices: 1, placements: [0, 1, 2, 3, 4, 5, 6]}]
     mig_devices:
       description: >-
         MIG devices (one per compute instance) with C(uuid), C(gpu_instance_id),

@@ -13,21 +13,30 @@ description:
   - Reads the GPUs of the managed host with C(nvidia-smi), selects one configuration of a
     L(mig-parted,https://github.com/NVIDIA/mig-parted) config file (format version V(v1)),
     validates it against every GPU it matches and changes only what differs.
+  - The GPUs' MIG profiles, placements and memory sizes are the ones their driver reports
+    (C(nvidia-smi mig -lgip) and C(-lgipp)); the collection's model table is a cross-check
+    (a difference is a warning), and a GPU it lacks but the driver describes works, with a
+    warning.
   - Everything is validated before anything changes, and every problem is reported at once,
-    naming the GPU (index and model) and the profile - a profile the model does not have,
-    too many instances, more compute or memory slices than the GPU has, more than one C(+me)
-    instance, a device index the host lacks, MIG on a GPU that is not MIG capable.
+    naming the GPU (index and model) and the profile - a profile the GPU does not have,
+    too many instances, more compute or memory slices than the GPU has, more than one
+    media-extension (C(+me), C(+me.all)) instance, a device index the host lacks, MIG on a
+    GPU that is not MIG capable, a configuration that selects no GPU of the host.
   - Refuses to touch a GPU that runs processes (and lists them) unless O(force=true).
   - MIG mode changes use C(nvidia-smi -i N -mig 0|1); a change left pending is made current
-    by resetting that GPU (C(nvidia-smi -r -i N)) when O(reset_gpus=true). A GPU whose mode is
-    still pending after that is reported in RV(reboot_required) (the task does not fail) and
-    its instances are created by a run after the reboot.
+    by resetting that GPU (C(nvidia-smi -r -i N)) when O(reset_gpus=true) (on Ampere a mode
+    change takes a reset; from Hopper on it does not). A GPU whose mode is still pending after
+    that is reported in RV(reboot_required) (the task does not fail) and its instances are
+    created by a run after the reboot.
   - GPU and compute instances are destroyed and created only on GPUs whose set of MIG devices
     differs from the configuration, keeping the instances that fit; new instances get an
     explicit placement (C(nvidia-smi mig -cgi <profile id>:<start>)) found by a search over
     all placements, and are created biggest first. A host that already matches makes no
     mutating C(nvidia-smi) call.
-  - GPUs that no entry of the configuration matches are left alone, as mig-parted does.
+  - Entries are read as mig-parted reads them - an entry whose C(device-filter) selects none
+    of the host's GPUs is skipped (its C(devices) are not checked); GPUs that no entry matches
+    are left alone (with a warning). A configuration that selects no GPU of the host at all
+    fails, as C(mig-parted assert) does, unless O(allow_no_match=true).
   - If a command fails half-way, the task fails listing the commands already applied and the
     resulting layout; the next run starts from the observed state and converges.
 author:
@@ -64,6 +73,13 @@ options:
       - The C(nvidia-smi) executable, a name looked up in E(PATH) or an absolute path.
     type: str
     default: nvidia-smi
+  allow_no_match:
+    description:
+      - Accept a configuration that selects none of the host's GPUs (nothing changes; a
+        warning says so). By default that fails, as C(mig-parted assert) does, since it is
+        most often a C(device-filter) written for another model.
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Can run in check mode and return the plan without changing anything.
@@ -80,10 +96,12 @@ requirements:
   - PyYAML on the managed host when O(config_file) is YAML.
 notes:
   - Profile keys may carry a compute-instance prefix (V(1c.3g.40gb)) - one GPU instance
-    holding one compute instance of that many slices, as mig-parted creates them - and the
-    V(+me) attribute. Other attributes (V(-me), V(+me.all), V(+gfx)) are rejected.
+    holding one compute instance of that many slices, as mig-parted creates them - and
+    attributes as NVIDIA writes them (V(+me), V(+me.all), V(+gfx), V(-me)).
   - GPU and compute instances do not survive a reboot; run this module at boot (or let the
-    GPU Operator's MIG manager do it) to recreate them. MIG mode does survive a reboot.
+    GPU Operator's MIG manager do it) to recreate them. The MIG mode survives a reboot on
+    Ampere (A100, A30) only; from Hopper on (H100, H200, B200...) a reboot or a driver
+    reload turns it off, and the run after the reboot enables it again (no reset needed).
   - A process check only sees processes C(nvidia-smi) reports; monitoring agents (DCGM,
     nvsm, nvidia-persistenced) can still block a reset, which then shows in
     RV(reboot_required) and in the warnings.
@@ -281,6 +299,7 @@ def main():
             force=dict(type="bool", default=False),
             reset_gpus=dict(type="bool", default=True),
             nvidia_smi_path=dict(type="str", default="nvidia-smi"),
+            allow_no_match=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("config", "config_file")],
         required_one_of=[("config", "config_file")],
@@ -295,7 +314,8 @@ def main():
     path = module.get_bin_path(params["nvidia_smi_path"], required=True)
     client = NvidiaSmi(module.run_command, path)
     run = GeometryRun(client, data, params["config_name"], force=params["force"],
-                      reset_gpus=params["reset_gpus"], check_mode=module.check_mode)
+                      reset_gpus=params["reset_gpus"], check_mode=module.check_mode,
+                      allow_no_match=params["allow_no_match"])
     try:
         result = run.run()
     except ApplyError as exc:

@@ -15,7 +15,9 @@ description:
     O(config_name) input as M(fractional.gpu.mig_geometry).
   - Checks the GPU count (O(expected_gpu_count)), the current and pending MIG mode of each
     GPU, the number of MIG devices of each profile, and the memory of each MIG device against
-    the profile's size.
+    the size the driver reports for its profile (C(nvmlDeviceGetGpuInstanceProfileInfo)).
+  - The GPUs' profiles are the driver's; the collection's model table is only a cross-check
+    (a difference is a warning), and a GPU it lacks works, with a warning.
   - Fails listing every mismatch; returns the full RV(report) either way. Changes nothing.
 author:
   - fractional.gpu contributors (@fractional-gpu)
@@ -40,9 +42,16 @@ options:
   memory_tolerance_percent:
     description:
       - How far, in percent of the profile's memory, a MIG device's memory may be from the
-        size the collection's model table gives for its profile.
+        size the driver reports for its profile (and the driver's sizes from the collection's
+        table before the cross-check warns).
     type: float
     default: 2.0
+  allow_no_match:
+    description:
+      - Accept a configuration that selects none of the host's GPUs (a warning says so). By
+        default that fails, as C(mig-parted assert) does.
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Reads only; runs the same in check mode.
@@ -103,7 +112,8 @@ report:
         Per GPU - C(index), C(model), C(uuid), C(managed), C(ok), C(mig_mode) (C(current),
         C(pending), C(expected)), C(mig_devices) (C(actual) and C(expected) counts per
         profile), C(memory) (per MIG device - ids, profile, C(memory_mib),
-        C(expected_memory_mib), C(ok)) and its C(mismatches).
+        C(expected_memory_mib), the driver's figure for the profile, C(ok)) and its
+        C(mismatches).
       type: list
       elements: dict
   sample:
@@ -144,6 +154,7 @@ def main():
             config_name=dict(type="str"),
             expected_gpu_count=dict(type="int"),
             memory_tolerance_percent=dict(type="float", default=2.0),
+            allow_no_match=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("config", "config_file")],
         required_one_of=[("config", "config_file")],
@@ -156,7 +167,8 @@ def main():
     try:
         data = load_config(params["config"], params["config_file"])
         gpus, _calls = collect_gpus()
-        name, desired, warnings = desired_from_config(data, params["config_name"], gpus)
+        name, desired, warnings = desired_from_config(data, params["config_name"], gpus,
+                                                      params["allow_no_match"])
     except MigConfigError as exc:
         module.fail_json(msg=exc.report(), errors=exc.errors)
     except NvmlError as exc:

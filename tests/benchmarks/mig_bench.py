@@ -5,7 +5,7 @@
 1. the time of nvml_validate's fact collection (one NVML session through pynvml and the
    simulated libnvidia-ml.so.1) against reading the same facts from nvidia-smi: ``-q -x``
    alone (modes, MIG device ids, memory, processes; no profiles or placements) and
-   ``-q -x`` + ``mig -lgi`` + ``mig -lci`` (what mig_geometry reads), with the ratios;
+   ``-q -x`` + ``mig -lgip``/``-lgipp``/``-lgi``/``-lci`` (what mig_geometry reads), with the ratios;
 2. the number of mutating nvidia-smi calls mig_geometry makes on a host that already
    matches, and on one where a single GPU differs (from the simulator's mutation log).
 
@@ -148,7 +148,7 @@ def main():
     print("  NVML session (nvml_validate)            %s  (%d NVML calls)"
           % (ms(timings["nvml"]["times"]), timings["nvml"]["calls"]))
     for kind, label in (("smi_xml", "nvidia-smi -q -x, parsed"),
-                        ("smi_full", "nvidia-smi -q -x + mig -lgi + mig -lci")):
+                        ("smi_full", "nvidia-smi -q -x + mig -lgip, -lgipp, -lgi, -lci")):
         median = statistics.median(timings[kind]["times"])
         print("  %-40s %s  ratio to NVML %.1fx"
               % (label, ms(timings[kind]["times"]), median / nvml))

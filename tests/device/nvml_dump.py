@@ -23,7 +23,7 @@ def text(value):
 def plain(obj):
     """A ctypes structure (pynvml's) as a dict, recursively."""
     if hasattr(obj, "_fields_"):
-        return {name: plain(getattr(obj, name)) for name, _ in obj._fields_}
+        return {name: plain(getattr(obj, name)) for name, _type in obj._fields_}
     if isinstance(obj, (list, tuple)):
         return [plain(o) for o in obj]
     if isinstance(obj, bytes):

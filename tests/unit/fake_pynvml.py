@@ -22,6 +22,10 @@ MIB = 1024 * 1024
 CI_ENUM = {1: 0, 2: 1, 3: 2, 4: 3, 7: 4}
 
 
+class Placement(ctypes.Structure):
+    _fields_ = [("start", ctypes.c_uint), ("size", ctypes.c_uint)]
+
+
 class NVMLError(Exception):
     def __init__(self, value):
         super().__init__("NVML error %d" % value)
@@ -95,11 +99,23 @@ class FakePynvml:
             raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
         return [int(gpu.current), int(gpu.pending)]
 
+    c_nvmlGpuInstancePlacement_t = Placement
+    NVML_GPU_INSTANCE_PROFILE_COUNT = 0x12
+
     def nvmlDeviceGetGpuInstanceProfileInfo(self, h, enum):
         for profile in self._gpu(h).model.profiles:
-            if profile.nvml_profile == enum:
-                return SimpleNamespace(id=profile.gi_profile_id)
+            if profile.nvml_profile == enum and profile.gi_profile_id is not None:
+                return SimpleNamespace(
+                    id=profile.gi_profile_id, name=b"MIG " + profile.name.encode(),
+                    sliceCount=profile.compute_slices, instanceCount=profile.max_instances,
+                    memorySizeMB=profile.memory_mib or 0)
         raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+
+    def nvmlDeviceGetGpuInstancePossiblePlacements(self, h, profile_id, array, count_ref):
+        profile = self._gpu(h).model.profile_by_id(profile_id)
+        for i, start in enumerate(profile.placements):
+            array[i].start, array[i].size = start, profile.memory_slices
+        count_ref._obj.value = len(profile.placements)
 
     def _devices(self, h):
         gpu = self._gpu(h)

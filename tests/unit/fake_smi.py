@@ -2,10 +2,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small in-process stand-in for nvidia-smi, for unit tests of mig_apply.
 
-It keeps GPUs in memory, prints ``-q -x`` / ``mig -lgi`` / ``mig -lci`` in the shapes of
-tests/fixtures/nvidia_smi, and executes the mutating commands the collection issues. The
-lab's real simulator (tests/gpusim) is what the integration tests use; this one only
-serves fast unit tests of the orchestration and its failure handling.
+It keeps GPUs in memory, prints ``-q -x`` / ``mig -lgip`` / ``-lgipp`` / ``-lgi`` /
+``-lci`` in the shapes of tests/fixtures/nvidia_smi, and executes the mutating commands the
+collection issues. Its GPUs are the collection's own table (a mock that encodes our own
+facts: the last resort, for unit tests only); the lab's simulator (tests/gpusim, with its
+own model data) is what the integration tests use. This one only serves fast unit tests of
+the orchestration and its failure handling. MIG mode follows the generation: an Ampere GPU
+with ``sticky_pending`` keeps a change pending across resets; from Hopper on a change
+needs no reset.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class FakeSmi:
             mode = {None: "N/A", True: "Enabled", False: "Disabled"}
             out.append('<gpu id="00000000:%02X:00.0">' % (i + 16))
             out.append("<product_name>%s</product_name>" % gpu.model.product_name)
+            out.append("<product_architecture>%s</product_architecture>" % gpu.model.architecture)
             out.append("<mig_mode><current_mig>%s</current_mig><pending_mig>%s</pending_mig>"
                        "</mig_mode>" % (mode[gpu.current], mode[gpu.pending]))
             out.append("<mig_devices>")
@@ -48,13 +53,13 @@ class FakeSmi:
                     out.append("<mig_device><gpu_instance_id>%d</gpu_instance_id>"
                                "<compute_instance_id>%d</compute_instance_id><fb_memory_usage>"
                                "<total>%d MiB</total></fb_memory_usage></mig_device>"
-                               % (gid, cid, gpu.model.profile(profile).memory_mib))
+                               % (gid, cid, gpu.model.profile(profile).memory_mib or 0))
             out.append("</mig_devices>")
             out.append("<uuid>GPU-fake-%d</uuid>" % i)
             out.append("<pci><pci_device_id>%04X10DE</pci_device_id></pci>"
                        % gpu.model.pci_device_ids[0])
             out.append("<fb_memory_usage><total>%d MiB</total></fb_memory_usage>"
-                       % gpu.model.memory_mib)
+                       % (gpu.model.memory_mib or 0))
             out.append("<processes>")
             for pid, name, gid in gpu.processes:
                 out.append("<process_info><gpu_instance_id>%s</gpu_instance_id>"
@@ -65,6 +70,26 @@ class FakeSmi:
             out.append("</processes></gpu>")
         out.append("</nvidia_smi_log>")
         return "\n".join(out)
+
+    def _lgip(self):
+        rows = []
+        for i, gpu in enumerate(self.gpus):
+            for p in gpu.model.profiles:
+                if p.gi_profile_id is None:
+                    continue
+                rows.append("|%4d  MIG %-16s%2d%8s        %-11s%-7s%-7d%-6d%-4d|" % (
+                    i, p.name, p.gi_profile_id, "%d/%d" % (p.max_instances, p.max_instances),
+                    "%.2f" % ((p.memory_mib or 0) / 1024.0), "No", 0, 0, 0))
+        if not rows:
+            return 6, "No MIG-enabled devices found."
+        return 0, "| GPU instance profiles: |\n|====|\n" + "\n".join(rows)
+
+    def _lgipp(self):
+        rows = ["GPU %2d Profile ID %2d Placements: {%s}:%d"
+                % (i, p.gi_profile_id, ",".join(str(s) for s in p.placements), p.memory_slices)
+                for i, gpu in enumerate(self.gpus) for p in gpu.model.profiles
+                if p.gi_profile_id is not None]
+        return (0, "\n".join(rows)) if rows else (6, "No MIG-enabled devices found.")
 
     def _lgi(self):
         rows = []
@@ -104,11 +129,9 @@ class FakeSmi:
         args = argv[1:]
         if args == ["-q", "-x"]:
             return 0, self._xml(), ""
-        if args == ["mig", "-lgi"]:
-            rc, out = self._lgi()
-            return rc, out, ""
-        if args == ["mig", "-lci"]:
-            rc, out = self._lci()
+        listing = {"-lgip": self._lgip, "-lgipp": self._lgipp, "-lgi": self._lgi, "-lci": self._lci}
+        if len(args) == 2 and args[0] == "mig" and args[1] in listing:
+            rc, out = listing[args[1]]()
             return rc, out, ""
         if self.fail_after is not None and len(self.mutations) >= self.fail_after:
             return 255, "", "Unknown Error (injected)"
@@ -125,7 +148,7 @@ class FakeSmi:
             if want is False and gpu.gis:
                 return 1, "", "Unable to disable MIG Mode: In use by another client"
             gpu.pending = want
-            if gpu.processes or gpu.sticky_pending:
+            if gpu.processes or (gpu.sticky_pending and gpu.model.mig_mode_persists):
                 return 0, "Warning: MIG mode is in pending %s state for GPU: In use by another " \
                           "client\nAll done." % ("enable" if want else "disable"), ""
             gpu.current = want
@@ -135,7 +158,7 @@ class FakeSmi:
             if gpu.reset_fails or gpu.processes:
                 return 255, "", "The following GPUs could not be reset:\n  GPU 0: In use by " \
                                 "another client"
-            if not gpu.sticky_pending:
+            if not (gpu.sticky_pending and gpu.model.mig_mode_persists):
                 gpu.current = gpu.pending
             gpu.gis = {}
             return 0, "GPU was successfully reset.\nAll done.", ""

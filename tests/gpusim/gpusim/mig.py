@@ -203,13 +203,20 @@ def _drop_instances(state, gpu):
     state.gpu_instances = [gi for gi in state.gpu_instances if gi.gpu != gpu.index]
 
 
+def mode_persists(gpu):
+    """Whether the GPU keeps its MIG mode across a reboot, and needs a reset to change it:
+    Ampere does; Hopper and later do not (MIG user guide, "Deployment Considerations" and
+    "GPU Reset on Hopper+ GPUs"). (C: mode_persists)"""
+    return gpu.architecture == "Ampere"
+
+
 def set_mig_mode(state, gpu, mode):
     """nvmlDeviceSetMigMode. Returns the activation status: NVML_SUCCESS when the mode took
-    effect, NVML_ERROR_IN_USE when processes stopped the driver's own reset (the mode stays
-    pending until nvidia-smi -r), NVML_ERROR_RESET_REQUIRED when the host needs a reset or
-    reboot (faults mig_needs_reset / mig_needs_reboot). Disabling is refused while GPU
-    instances exist. Ampere and Hopper behave the same here (the sources disagree on
-    whether Hopper still needs the reset). (C: set_mig_mode)"""
+    effect, NVML_ERROR_IN_USE when processes stopped it (the mode stays pending until
+    nvidia-smi -r, or on Ampere until the driver's own reset can run), NVML_ERROR_RESET_REQUIRED
+    when an Ampere GPU needs a reset or reboot the driver cannot do itself (faults
+    mig_needs_reset / mig_needs_reboot; from Hopper on a mode change needs no reset, so they
+    do not apply there). Disabling is refused while GPU instances exist. (C: nvmlDeviceSetMigMode)"""
     if not gpu.mig_capable:
         raise NvmlError(NVML_ERROR_NOT_SUPPORTED)
     if mode == MIG_DISABLED and state.gis_of(gpu):
@@ -217,7 +224,7 @@ def set_mig_mode(state, gpu, mode):
     gpu.mig_pending = mode
     if gpu.mig_current == mode:
         return NVML_SUCCESS
-    if state.faults.mig_needs_reboot or state.faults.mig_needs_reset:
+    if mode_persists(gpu) and (state.faults.mig_needs_reboot or state.faults.mig_needs_reset):
         return NVML_ERROR_RESET_REQUIRED
     if state.processes_of(gpu):
         return NVML_ERROR_IN_USE
@@ -227,22 +234,39 @@ def set_mig_mode(state, gpu, mode):
 
 def reset_gpu(state, gpu):
     """nvidia-smi -r: refused while processes run (or under the reset_fails fault); drops
-    GPU and compute instances; applies a pending MIG mode unless only a reboot can
-    (mig_needs_reboot)."""
+    GPU and compute instances; applies a pending MIG mode unless only a reboot can (an
+    Ampere GPU under mig_needs_reboot)."""
     if state.faults.reset_fails or state.processes_of(gpu):
         raise NvmlError(NVML_ERROR_IN_USE)
     _drop_instances(state, gpu)
-    if not state.faults.mig_needs_reboot:
+    if not (mode_persists(gpu) and state.faults.mig_needs_reboot):
         gpu.mig_current = gpu.mig_pending
+
+
+def _driver_loads(state):
+    """What every GPU goes through when the driver loads: GPU and compute instances are
+    gone; Ampere applies its pending MIG mode (kept like ECC mode), Hopper and later start
+    with MIG disabled."""
+    for gpu in state.gpus:
+        _drop_instances(state, gpu)
+        if mode_persists(gpu):
+            gpu.mig_current = gpu.mig_pending
+        elif gpu.mig_capable:
+            gpu.mig_current = gpu.mig_pending = MIG_DISABLED
 
 
 def reboot(state):
-    """A host reboot: processes end, pending MIG modes apply, GPU and compute instances are
-    gone (MIG mode survives a reboot, instances do not)."""
+    """A host reboot: processes end and the driver loads again (_driver_loads)."""
     state.processes = []
-    for gpu in state.gpus:
-        _drop_instances(state, gpu)
-        gpu.mig_current = gpu.mig_pending
+    _driver_loads(state)
+
+
+def driver_reload(state):
+    """Unloading the driver needs every GPU idle (processes: NVML_ERROR_IN_USE); then it
+    loads again (_driver_loads)."""
+    if state.processes:
+        raise NvmlError(NVML_ERROR_IN_USE)
+    _driver_loads(state)
 
 
 def mig_devices(state, gpu):

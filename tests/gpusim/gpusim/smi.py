@@ -8,6 +8,7 @@ list, 255 other errors (the nvidia-smi man page's list; which NVML error maps to
 code is [INFERRED] except 255 for a failed reset, seen in transcripts).
 """
 
+import os
 import shlex
 import signal
 import sys
@@ -223,6 +224,7 @@ def query_xml(state, gpus):
         _sub(pci, "pci_domain", gpu.bus_id.split(":")[0][-4:])
         _sub(pci, "pci_device_id", "%08X" % gpu.pci_device_id)
         _sub(pci, "pci_bus_id", gpu.bus_id)
+        _sub(pci, "pci_sub_system_id", "%08X" % statefile.subsystem_id(gpu))
         _memory_usage(node, gpu.memory_mib, _used_mib(state, gpu))
         _sub(node, "compute_mode", "Default")
         processes = _sub(node, "processes")
@@ -270,6 +272,7 @@ def _gpu_fields(state):
         "mig.mode.pending": ("mig.mode.pending", mode("mig_pending")),
         "pci.bus_id": ("pci.bus_id", lambda gpu, units: gpu.bus_id),
         "pci.device_id": ("pci.device_id", lambda gpu, units: "0x%08X" % gpu.pci_device_id),
+        "pci.sub_device_id": ("pci.sub_device_id", lambda gpu, units: "0x%08X" % statefile.subsystem_id(gpu)),
     }
     for alias, name in (("gpu_name", "name"), ("gpu_uuid", "uuid"), ("gpu_bus_id", "pci.bus_id")):
         table[alias] = (alias, table[name][1])
@@ -327,7 +330,8 @@ def list_gi_profiles(state, gpus):
     _out("|" + "=" * 79 + "|")
     for gpu in capable:
         for profile in state.gi_profiles_of(gpu):
-            free = mig.remaining_gi_capacity(state, gpu, profile) if gpu.mig_current == MIG_ENABLED else 0
+            # With MIG off the real tool prints Free = Total (a real H200, driver 580).
+            free = mig.remaining_gi_capacity(state, gpu, profile) if gpu.mig_current == MIG_ENABLED else profile.max
             _out("|%4d  MIG %-16s%2d%8s        %-11s%-7s%-7d%-6d%-4d|" % (
                 gpu.index, profile.name, profile.id, "%d/%d" % (free, profile.max),
                 "%.2f" % (profile.memory_mib / 1024), "No", profile.sm, profile.dec, profile.enc))
@@ -633,7 +637,7 @@ def run(argv, path):
     enabled = [gpu for gpu in gpus if gpu.mig_capable and gpu.mig_current == MIG_ENABLED]
     if not enabled:
         _out(NO_MIG_DEVICES)
-        return 6
+        return 0  # -lgi / -lci exit 0 here (a real H200, driver 580, MIG off)
     return _MIG_ONLY[action](state, enabled, options)
 
 
@@ -651,10 +655,23 @@ def _mutate(state, action, options, argv):
     return _MUTATIONS[action](state, gpus, options, guard)
 
 
+NO_DRIVER = ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
+             "Make sure that the latest NVIDIA driver is installed and running.")
+NO_DRIVER_EXIT = 9  # nvidia-smi(1): "NVIDIA driver is not loaded"
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    path = os.environ.get("FGPU_GPUSIM_STATE")
+    if not path or not os.path.isfile(path):
+        _out(NO_DRIVER)  # no simulated host: as a host whose driver is not loaded
+        return NO_DRIVER_EXIT
     try:
-        return run(argv, statefile.state_path())
+        return run(argv, path)
+    except (OSError, statefile.StateError) as error:  # an unreadable or corrupt state file
+        _err("gpusim: %s" % error)
+        _out(NO_DRIVER)
+        return NO_DRIVER_EXIT
     except UsageError:
         _out(INVALID_ARGUMENTS)
         return 2

@@ -41,7 +41,7 @@ class Faults:
 
 @dataclass
 class GiProfile:
-    """A GPU-instance profile of a model, copied from gpu_models.MigProfile at seeding."""
+    """A GPU-instance profile of a model, from tests/gpusim/models.yaml at seeding."""
 
     model: str
     id: int  # nvidia-smi / NVML profile id
@@ -52,7 +52,7 @@ class GiProfile:
     memory_mib: int
     max: int
     placements: tuple
-    me: bool
+    me: bool  # takes the GPU's media engines (+me, +me.all): one such instance per GPU
     sm: int
     ce: int
     dec: int
@@ -63,7 +63,7 @@ class GiProfile:
 
 @dataclass
 class CiProfile:
-    """A compute-instance profile inside GIs of one GI profile (gpu_models.compute_profiles)."""
+    """A compute-instance profile inside GIs of one GI profile (host.compute_profiles)."""
 
     model: str
     gi_profile: int
@@ -84,12 +84,15 @@ class Gpu:
     bus_id: str  # "00000000:18:00.0"
     pci_device_id: int  # device << 16 | vendor, as NVML's pciDeviceId
     memory_mib: int
-    architecture: str
+    architecture: str  # "Ampere" keeps its MIG mode across reboots; later ones do not
     mig_capable: bool
     memory_slices: int
     compute_slices: int
     mig_current: int = MIG_DISABLED
     mig_pending: int = MIG_DISABLED
+    # PCI subsystem id, device << 16 | vendor (0x18BF10DE); 0: not known, the simulator then
+    # reports pci_device_id there (state files written before this field read as 0).
+    pci_subsystem_id: int = 0
 
 
 @dataclass
@@ -205,10 +208,14 @@ def _items_of(state, cls):
     return getattr(state, _LIST_OF[cls])
 
 
+class StateError(ValueError):
+    """A state file that is not one."""
+
+
 def parse_state(text, path="<state>"):
     lines = text.splitlines()
     if not lines or lines[0] != MAGIC:
-        raise ValueError("%s is not a gpusim state file (no %r header)" % (path, MAGIC))
+        raise StateError("%s is not a gpusim state file (no %r header)" % (path, MAGIC))
     state = State(host=None)
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
@@ -216,7 +223,7 @@ def parse_state(text, path="<state>"):
         tag, *pairs = line.split("\t")
         cls = _RECORDS.get(tag)
         if cls is None:
-            raise ValueError("%s:%d: unknown record %r" % (path, number, tag))
+            raise StateError("%s:%d: unknown record %r" % (path, number, tag))
         values = dict(pair.split("=", 1) for pair in pairs)
         kinds = {f.name: f.type for f in fields(cls)}
         item = cls(**{key: _parse_value(kinds[key], value) for key, value in values.items() if key in kinds})
@@ -227,7 +234,7 @@ def parse_state(text, path="<state>"):
         else:
             getattr(state, _LIST_OF[cls]).append(item)
     if state.host is None:
-        raise ValueError("%s has no host record" % path)
+        raise StateError("%s has no host record" % path)
     return state
 
 
@@ -237,6 +244,11 @@ def state_path(path=None):
     if not path:
         raise SystemExit("gpusim: no state file: set FGPU_GPUSIM_STATE or pass --state")
     return path
+
+
+def subsystem_id(gpu):
+    """The PCI subsystem id the simulator reports for ``gpu``."""
+    return gpu.pci_subsystem_id or gpu.pci_device_id
 
 
 @contextlib.contextmanager

@@ -348,6 +348,10 @@ static int process_count(unsigned gpu, long gi, long ci) /* gi/ci: -2 for any */
 
 static int mig_enabled(const record_t *gpu) { return num(gpu, "mig_capable") && num(gpu, "mig_current") == 1; }
 
+/* mig.py: mode_persists. Ampere keeps its MIG mode and needs a reset to change it; Hopper
+ * and later change it without one. */
+static int mode_persists(const record_t *gpu) { return strcmp(get(gpu, "architecture"), "Ampere") == 0; }
+
 /* ---------------------------------------------------------------------------------------
  * MIG rules (twins of tests/gpusim/gpusim/mig.py).
  */
@@ -780,7 +784,9 @@ EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *
     pci->bus = bus;
     pci->device = dev;
     pci->pciDeviceId = (unsigned)num(gpu, "pci_device_id");
-    pci->pciSubSystemId = (unsigned)num(gpu, "pci_device_id"); /* [INFERRED] board id not modelled */
+    /* The board's subsystem id when the model gives one (state.py: subsystem_id). */
+    pci->pciSubSystemId = (unsigned)(num(gpu, "pci_subsystem_id") ? num(gpu, "pci_subsystem_id")
+                                                                   : num(gpu, "pci_device_id"));
     snprintf(pci->busId, sizeof pci->busId, "%s", bus_id);
     snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "%s", bus_id + 4);
     return end(NVML_SUCCESS);
@@ -918,7 +924,7 @@ EXPORT nvmlReturn_t nvmlDeviceSetMigMode(nvmlDevice_t device, unsigned int mode,
     set_num(gpu, "mig_pending", mode);
     if (num(gpu, "mig_current") == (long)mode)
         *activationStatus = NVML_SUCCESS;
-    else if (fault("mig_needs_reboot") || fault("mig_needs_reset"))
+    else if (mode_persists(gpu) && (fault("mig_needs_reboot") || fault("mig_needs_reset")))
         *activationStatus = NVML_ERROR_RESET_REQUIRED;
     else if (process_count(device->gpu, -2, -2))
         *activationStatus = NVML_ERROR_IN_USE;

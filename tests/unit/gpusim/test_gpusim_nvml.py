@@ -214,7 +214,7 @@ def test_l40s_mig_calls_are_not_supported(seed_with_nvml):
 
 
 def test_faults_reach_nvml(seed_with_nvml):
-    sim = seed_with_nvml()
+    sim = seed_with_nvml("gpu-a100-0")
     sim.cli("fault", "--state", sim.path, "mig-needs-reboot", "on")
     sim.cli("fault", "--state", sim.path, "fail-after-mutations", "1")
     out = sim.nvml("""
@@ -237,3 +237,27 @@ def test_without_a_state_nvml_reports_no_driver(seed_with_nvml, tmp_path):
     script = "import pynvml\ntry:\n    pynvml.nvmlInit()\nexcept pynvml.NVMLError as e:\n    print(e.value)\n"
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
     assert result.stdout.strip() == "9"  # NVML_ERROR_DRIVER_NOT_LOADED
+
+
+def test_an_h200_answers_as_the_real_one_with_mig_off(seed_with_nvml):
+    """What the real H200 (driver 580.159.04) answered, read-only: subsystem id, profile info
+    with MIG disabled, no MIG device slots, NOT_SUPPORTED for the enums it lacks."""
+    sim = seed_with_nvml("gpu-h200-0")
+    out = sim.nvml("""
+        h = nvml.nvmlDeviceGetHandleByIndex(0)
+        pci = nvml.nvmlDeviceGetPciInfo(h)
+        out["ids"] = [pci.pciDeviceId, pci.pciSubSystemId]
+        out["max"] = nvml.nvmlDeviceGetMaxMigDeviceCount(h)
+        out["profiles"] = {}
+        for enum in range(nvml.NVML_GPU_INSTANCE_PROFILE_COUNT):
+            try:
+                info = nvml.nvmlDeviceGetGpuInstanceProfileInfo(h, enum)
+                out["profiles"][enum] = [info.id, info.memorySizeMB, str(info.name)]
+            except nvml.NVMLError as error:
+                out["profiles"][enum] = error.value
+    """)
+    assert out["ids"] == [0x233510DE, 0x18BF10DE] and out["max"] == 0
+    assert out["profiles"]["0"] == [19, 16384, "MIG 1g.18gb"]
+    assert out["profiles"]["9"] == [15, 33280, "MIG 1g.35gb"]
+    assert out["profiles"]["4"] == [0, 143360, "MIG 7g.141gb"]
+    assert [int(k) for k, v in out["profiles"].items() if v == 3] == [5, 6, 8] + list(range(10, 18))

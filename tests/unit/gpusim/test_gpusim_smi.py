@@ -1,6 +1,10 @@
 """The simulated nvidia-smi: output formats, MIG semantics and faults."""
 
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+
+from conftest import GPUSIM
 
 
 def test_list_and_query_gpu(seed):
@@ -185,8 +189,8 @@ def test_l40s_answers_not_supported(seed):
     assert root.findtext("gpu/mig_mode/current_mig") == "N/A"
 
 
-def test_mig_needs_reboot_survives_resets_until_reboot(seed):
-    sim = seed()
+def test_mig_needs_reboot_survives_resets_until_reboot_on_ampere(seed):
+    sim = seed("gpu-a100-0")
     sim.cli("fault", "--state", sim.path, "mig-needs-reboot", "on")
     enable = sim.smi("-i", "0", "-mig", "1")
     assert ":Not Supported\nReboot the system or try nvidia-smi --gpu-reset" in enable.stdout
@@ -197,8 +201,8 @@ def test_mig_needs_reboot_survives_resets_until_reboot(seed):
     assert sim.state().gpus[0].mig_current == 1
 
 
-def test_reboot_keeps_mig_mode_and_drops_instances(seed):
-    sim = seed()
+def test_ampere_keeps_mig_mode_across_a_reboot_and_drops_instances(seed):
+    sim = seed("gpu-a100-0")
     sim.smi("-i", "0", "-mig", "1")
     sim.smi("mig", "-i", "0", "-cgi", "19,19", "-C")
     sim.cli("reboot", "--state", sim.path)
@@ -206,13 +210,35 @@ def test_reboot_keeps_mig_mode_and_drops_instances(seed):
     assert state.gpus[0].mig_current == 1 and state.gpu_instances == [] and state.compute_instances == []
 
 
-def test_mig_needs_reset_keeps_mode_pending_until_nvidia_smi_r(seed):
-    sim = seed()
+def test_hopper_loses_mig_mode_at_a_reboot_or_driver_reload(seed):
+    sim = seed("gpu-h100-0")
+    sim.cli("fault", "--state", sim.path, "mig-needs-reboot", "on")  # Ampere only: no effect here
+    enable = sim.smi("-i", "0,1", "-mig", "1")
+    assert enable.stdout.count("Enabled MIG Mode for GPU") == 2
+    sim.smi("mig", "-i", "0", "-cgi", "9", "-C")
+    sim.cli("reboot", "--state", sim.path)
+    state = sim.state()
+    assert [(g.mig_current, g.mig_pending) for g in state.gpus[:2]] == [(0, 0), (0, 0)]
+    assert state.gpu_instances == []
+    sim.smi("-i", "0", "-mig", "1")
+    sim.cli("fault", "--state", sim.path, "process-add", "--gpu", "3", "--pid", "5")
+    refused = subprocess.run([sys.executable, "-m", "gpusim", "driver-reload", "--state", sim.path],
+                             env=dict(sim.env, PYTHONPATH=str(GPUSIM)), capture_output=True, text=True,
+                             check=False)
+    assert refused.returncode == 1 and "cannot be unloaded" in refused.stderr
+    assert sim.state().gpus[0].mig_current == 1
+    sim.cli("fault", "--state", sim.path, "process-clear")
+    sim.cli("driver-reload", "--state", sim.path)
+    assert sim.state().gpus[0].mig_current == 0
+
+
+def test_mig_needs_reset_keeps_mode_pending_until_nvidia_smi_r_on_ampere(seed):
+    sim = seed("gpu-a100-0")
     sim.cli("fault", "--state", sim.path, "mig-needs-reset", "on")
     sim.smi("-mig", "1")
     assert {g.mig_current for g in sim.state().gpus} == {0}
     reset = sim.smi("-r")
-    assert reset.returncode == 0 and reset.stdout.count("was successfully reset.") == 8
+    assert reset.returncode == 0 and reset.stdout.count("was successfully reset.") == 4
     assert {g.mig_current for g in sim.state().gpus} == {1}
 
 
@@ -256,3 +282,39 @@ def test_bad_arguments(seed):
         assert result.returncode == 2, argv
         assert result.stdout == "Invalid combination of input arguments. Please run 'nvidia-smi -h' for help.\n"
     assert sim.smi("-i", "9", "-L").returncode == 6
+
+
+def test_without_a_driver_nvidia_smi_says_so_without_a_traceback(seed, tmp_path):
+    sim = seed()
+    for path in (str(tmp_path / "missing.state"), ""):
+        env = dict(sim.env, FGPU_GPUSIM_STATE=path)
+        result = subprocess.run([str(GPUSIM / "bin" / "nvidia-smi"), "-q", "-x"], env=env,
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 9
+        assert result.stdout.startswith("NVIDIA-SMI has failed because it couldn't communicate "
+                                        "with the NVIDIA driver.")
+        assert "Traceback" not in result.stderr
+    broken = tmp_path / "broken.state"
+    broken.write_text("not a state\n")
+    result = subprocess.run([str(GPUSIM / "bin" / "nvidia-smi"), "-L"], env=dict(sim.env, FGPU_GPUSIM_STATE=str(broken)),
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 9 and "Traceback" not in result.stderr
+
+
+def test_profiles_are_listed_with_mig_off_free_equal_total(seed):
+    sim = seed("gpu-h200-0")
+    listing = sim.smi("mig", "-lgip", "-i", "0")
+    assert listing.returncode == 0
+    assert "|   0  MIG 1g.18gb         19     7/7        16.00      No     16     1     0   |" in listing.stdout
+    assert "|   0  MIG 7g.141gb         0     1/1        140.00     No     132    7     0   |" in listing.stdout
+    assert sim.smi("mig", "-lgi").stdout == "No MIG-enabled devices found.\n"
+    assert sim.smi("mig", "-lgi").returncode == 0  # as the real driver 580 exits
+
+
+def test_subsystem_id_of_the_board(seed):
+    sim = seed("gpu-h200-0")
+    root = ET.fromstring(sim.smi("-q", "-x").stdout.split("\n", 2)[2])
+    assert root.findtext("gpu/pci/pci_sub_system_id") == "18BF10DE"
+    assert root.findtext("gpu/pci/pci_device_id") == "233510DE"
+    query = sim.smi("--query-gpu=pci.device_id,pci.sub_device_id", "--format=csv,noheader", "-i", "0")
+    assert query.stdout == "0x233510DE, 0x18BF10DE\n"

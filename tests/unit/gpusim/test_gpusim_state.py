@@ -12,20 +12,38 @@ GPUSIM = ROOT / "tests" / "gpusim"
 NODES = ROOT / "tests" / "lab" / "nodes.yaml"
 
 
-def test_seed_copies_the_gpu_model_table(seed):
+def test_seed_takes_the_simulators_own_model_data(seed):
     sim = seed("gpu-h100-0")
     state = sim.state()
-    models = gpusim_host.gpu_models()
-    h100 = models.model_by_key("H100-SXM5-80GB")
+    h100 = gpusim_host.load_models()["H100-SXM5-80GB"]
     assert [g.index for g in state.gpus] == list(range(8))
     gpu = state.gpus[0]
-    assert (gpu.name, gpu.memory_mib, gpu.mig_capable) == (h100.product_name, h100.memory_mib, True)
-    assert gpu.pci_device_id == 0x233010DE
+    assert (gpu.name, gpu.memory_mib, gpu.mig_capable, gpu.architecture) == (
+        h100["product_name"], h100["memory_mib"], True, "Hopper")
+    assert (gpu.pci_device_id, gpu.pci_subsystem_id) == (0x233010DE, 0x16C110DE)
+    assert (gpu.memory_slices, gpu.compute_slices) == (8, 7)
     assert len({g.uuid for g in state.gpus}) == 8 and len({g.bus_id for g in state.gpus}) == 8
-    assert [(p.name, p.id, p.max, p.placements) for p in state.gi_profiles] == [
-        (p.name, p.gi_profile_id, p.max_instances, p.placements) for p in h100.profiles]
-    assert {(c.gi_profile, c.name) for c in state.ci_profiles} == {
-        (p.gi_profile_id, c.name) for p in h100.profiles for c in models.compute_profiles(p)}
+    assert [(p.name, p.id, p.max, p.memory_mib) for p in state.gi_profiles][:3] == [
+        ("1g.10gb", 19, 7, 9984), ("1g.10gb+me", 20, 1, 9984), ("1g.20gb", 15, 4, 20096)]
+    sizes = {(c.gi_profile, c.name) for c in state.ci_profiles}
+    assert (9, "1c.3g.40gb") in sizes and (9, "2c.3g.40gb") in sizes and (0, "4c.7g.80gb") in sizes
+    assert (5, "3c.4g.40gb") not in sizes  # go-nvlib's rule: 2c <= g + 1
+
+
+def test_seed_a_model_by_key(tmp_path):
+    path = tmp_path / "rtx.state"
+    state = gpusim_host.seed_model("RTX-PRO-6000-BW-96GB", 2, str(path))
+    assert (state.gpus[0].memory_slices, state.gpus[0].compute_slices) == (4, 4)
+    media = {p.name for p in state.gi_profiles if p.me}
+    assert media == {"1g.24gb+me", "1g.24gb+me.all", "2g.48gb+me.all"}
+
+
+def test_an_older_state_file_without_subsystem_ids_still_reads(seed):
+    sim = seed("gpu-h200-0")
+    text = open(sim.path).read().replace("\tpci_subsystem_id=415174878", "")
+    assert "pci_subsystem_id" not in text
+    state = gpusim_state.parse_state(text)
+    assert gpusim_state.subsystem_id(state.gpus[0]) == 0x233510DE
 
 
 def test_seed_is_stable_per_node_and_index(seed, tmp_path):

@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Expected resources per strategy, the comparison with a node, and the table."""
 
+import pytest
+
 from ansible_collections.fractional.gpu.plugins.module_utils.fleet_report import (
     expected_resources,
     mig_config_errors,
@@ -53,6 +55,23 @@ def test_config_errors_name_the_gpu_and_profile():
     assert "GPU 0 (H100-SXM5-80GB)" in errors[0]
     assert mig_config_errors(CONFIG, "h100-mixed", H100, 2) == []
     assert "unknown GPU model" in mig_config_errors(CONFIG, "h100-mixed", "RTX-4090", 1)[0]
+
+
+@pytest.mark.parametrize("product, count, missing", [
+    (H100, None, "nvidia.com/gpu.count"), (H100, "", "nvidia.com/gpu.count"),
+    (None, 2, "nvidia.com/gpu.product"), ("", None, "nvidia.com/gpu.product or nvidia.com/gpu.count")])
+def test_a_node_without_gpu_labels_is_refused_not_counted_as_0_gpus(product, count, missing):
+    """Off the host the labels are all there is: `1g.10gb: 8` on an H100 must not pass
+    because a missing count reads as 0 GPUs."""
+    errors = mig_config_errors(CONFIG, "too-big", product, count)
+    assert errors == ["the node has no %s label, so its GPUs cannot be checked off the host (is GPU "
+                      "feature discovery running on it?); check them on the host instead" % missing]
+
+
+def test_a_config_that_selects_none_of_the_nodes_gpus():
+    errors = mig_config_errors(CONFIG, "h100-mixed", "NVIDIA-A30", 2)
+    assert "selects none of this host's 2 GPU(s)" in errors[0]
+    assert mig_config_errors(CONFIG, "h100-mixed", "NVIDIA-A30", 2, allow_no_match=True) == []
 
 
 def test_row_ok_when_found_matches_and_zero_renamed_resources_do_not_count():

@@ -109,7 +109,7 @@ def test_non_mig_gpu_rejected():
 
 
 def test_pending_mode_is_reset_and_sticky_pending_reports_reboot():
-    fake = FakeSmi([("H100-SXM5-80GB", 2)])
+    fake = FakeSmi([("A100-SXM4-80GB", 2)])
     fake.gpus[1].sticky_pending = True
     result = run(fake, "all-1g.10gb")
     assert result["reboot_required"] is True and result["reboot_required_gpus"] == [1]
@@ -120,12 +120,29 @@ def test_pending_mode_is_reset_and_sticky_pending_reports_reboot():
 
 
 def test_reset_failure_reports_reboot_not_failure():
-    fake = FakeSmi([("H100-SXM5-80GB", 1)])
+    fake = FakeSmi([("A100-SXM4-80GB", 1)])
     fake.gpus[0].sticky_pending = True
     fake.gpus[0].reset_fails = True
     result = run(fake, "all-1g.10gb")
     assert result["reboot_required"] is True
     assert any("reset failed" in w for w in result["warnings"])
+
+
+def test_hopper_changes_mode_without_a_reset():
+    fake = FakeSmi([("H100-SXM5-80GB", 1)])
+    fake.gpus[0].sticky_pending = True  # an Ampere behaviour: Hopper ignores it
+    result = run(fake, "all-1g.10gb")
+    assert result["reboot_required"] is False and not any(" -r " in m for m in fake.mutations)
+    assert len(fake.gpus[0].gis) == 7
+
+
+def test_a_config_that_selects_no_gpu_fails_before_anything_changes():
+    fake = FakeSmi([("A30-24GB", 2)])
+    with pytest.raises(ApplyError) as info:
+        run(fake, "all-balanced")
+    assert "selects none of this host's 2 GPU(s)" in info.value.msg and fake.mutations == []
+    result = run(fake, "all-balanced", allow_no_match=True)
+    assert result["changed"] is False and fake.mutations == []
 
 
 def test_mid_apply_failure_then_rerun_converges():

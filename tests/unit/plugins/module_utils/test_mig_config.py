@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import model_by_key
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
@@ -141,10 +143,21 @@ def test_profile_keys(key, expected):
     assert parse_profile_key(expected.name) == expected
 
 
+@pytest.mark.parametrize("key, expected", [
+    ("1g.24gb-me", ProfileKey("1g.24gb-me")),
+    ("1g.24gb+me.all", ProfileKey("1g.24gb+me.all")),
+    ("1c.2g.48gb+gfx", ProfileKey("2g.48gb+gfx", 1)),
+    ("1g.24gb+me,gfx", ProfileKey("1g.24gb+gfx,me")),  # attributes in any order
+])
+def test_nvidia_attributes(key, expected):
+    assert parse_profile_key(key) == expected
+
+
 @pytest.mark.parametrize("key, needle", [
-    ("1g.10gb-me", "'-me' is not supported"),
-    ("1g.10gb+me.all", "'+me.all' is not supported"),
-    ("1g.10gb+gfx", "'+gfx' is not supported"),
+    ("1g.10gb+me-gfx", "invalid attribute list"),
+    ("1g.10gb+", "invalid attribute list"),
+    ("1g.10gb+me.", "invalid attribute list"),
+    ("1g.10gb+9me", "invalid attribute list"),
     ("1g.10gb+me,me", "listed twice"),
     ("4c.3g.40gb", "4 slices cannot sit in a 3g"),
     ("10gb", "invalid profile"),
@@ -155,11 +168,12 @@ def test_profile_key_errors(key, needle):
         parse_profile_key(key)
 
 
-def test_unsupported_attribute_is_a_config_error():
+def test_attribute_the_gpu_lacks_is_a_config_error():
     errors = errors_of(config([{"devices": "all", "mig-enabled": True,
                                 "mig-devices": {"1g.10gb+gfx": 1}}]), host(("H100-SXM5-80GB", 1)))
-    assert errors == ["mig-configs.test[0]: mig-devices: profile '1g.10gb+gfx': attribute "
-                      "'+gfx' is not supported by fractional.gpu (supported: +me)"]
+    assert errors == ["mig-configs.test[0]: GPU 0 (H100-SXM5-80GB): profile '1g.10gb+gfx' does not "
+                      "exist on H100-SXM5-80GB (valid: 1g.10gb, 1g.10gb+me, 1g.20gb, 2g.20gb, 3g.40gb, "
+                      "4g.40gb, 7g.80gb)"]
 
 
 # --- selection ---------------------------------------------------------------------------
@@ -206,7 +220,19 @@ def test_more_than_one_media_extension_instance():
     a30 = model_by_key("A30-24GB")
     dummy, errors = validate_gpu_layout("GPU 0 (A30-24GB)", a30,
                                         [("1g.6gb+me", 1), ("2g.12gb+me", 1)])
-    assert any("at most one '+me' instance" in e for e in errors), errors
+    assert any("at most one '+me' or '+me.all' instance" in e for e in errors), errors
+    rtx = model_by_key("RTX-PRO-6000-BW-96GB")
+    dummy, errors = validate_gpu_layout("G", rtx, [("1g.24gb+me", 1), ("2g.48gb+me.all", 1)])
+    assert any("2 instances with media extensions" in e for e in errors), errors
+    keys, errors = validate_gpu_layout("G", rtx, [("1g.24gb-me", 2), ("2g.48gb+gfx", 1)])
+    assert errors == [] and [k.name for k in keys] == ["1g.24gb-me", "1g.24gb-me", "2g.48gb+gfx"]
+
+
+def test_counts_are_checked_before_anything_is_expanded():
+    keys, errors = validate_gpu_layout("G", H100, [("1g.10gb", 30000000), ("2g.20gb", 10 ** 12)])
+    assert keys == () and errors == [
+        "G: profile '1g.10gb': 30000000 instances requested, H100-SXM5-80GB allows at most 7",
+        "G: profile '2g.20gb': 1000000000000 instances requested, H100-SXM5-80GB allows at most 3"]
 
 
 def test_no_placement():
@@ -252,8 +278,8 @@ def test_resolve_mixed_host_with_filters_and_unmatched_gpus_left_alone():
     ]), "test", gpus)
     assert sorted(desired) == [0, 1, 3]  # GPU 2 unmatched: left alone
     assert desired[3].layout_names() == ["3g.20gb", "3g.20gb"]
-    assert warnings == ["mig-configs.test[2] (device-filter 0x233510DE, devices all) matches "
-                        "no GPU on this host"]
+    assert warnings == ["MIG config 'test' leaves GPU(s) 2 of this host alone (no entry matches "
+                        "them; 'mig-parted assert' would report the host as not matching)"]
 
 
 def test_profiles_of_unmatched_models_are_not_checked():
@@ -264,14 +290,77 @@ def test_profiles_of_unmatched_models_are_not_checked():
         {"device-filter": H100_ID, "devices": "all", "mig-enabled": True,
          "mig-devices": {"1g.10gb": 7}},
     ]), "test", host(("H100-SXM5-80GB", 1)))
-    assert list(desired) == [0] and len(warnings) == 1
+    assert list(desired) == [0] and warnings == []
+
+
+MIXED_FLEET = config([
+    {"device-filter": H100_ID, "devices": [0, 1, 2, 3], "mig-enabled": True,
+     "mig-devices": {"1g.10gb": 7}},
+    {"device-filter": H100_ID, "devices": [4, 5, 6, 7], "mig-enabled": True,
+     "mig-devices": {"3g.40gb": 2}},
+    {"device-filter": "0x20B710DE", "devices": "all", "mig-enabled": True,
+     "mig-devices": {"2g.12gb": 2}},
+    {"device-filter": "0x20B010DE", "devices": [0, 1, 2, 3], "mig-enabled": True,
+     "mig-devices": {"1g.5gb": 2, "2g.10gb": 1, "3g.20gb": 1}},
+], "fleet")
+
+
+@pytest.mark.parametrize("groups, managed", [
+    ((("A30-24GB", 2),), [0, 1]),
+    ((("A100-SXM4-40GB", 4),), [0, 1, 2, 3]),
+    ((("H100-SXM5-80GB", 8),), list(range(8))),
+])
+def test_a_fleet_config_skips_entries_for_other_models_before_their_device_indices(groups, managed):
+    """mig-parted walks each entry over the GPUs its device-filter selects: the H100 entries'
+    indices 2-7 do not exist on a 2-GPU A30 host, and must not be checked there."""
+    dummy, desired, warnings = desired_from_config(MIXED_FLEET, "fleet", host(*groups))
+    assert sorted(desired) == managed and warnings == []
+
+
+def test_indices_are_checked_on_a_host_the_filter_selects():
+    errors = errors_of(MIXED_FLEET, host(("H100-SXM5-80GB", 2)), "fleet")
+    assert errors == ["mig-configs.fleet[0]: device index 2 out of range: the host has 2 GPU(s) "
+                      "(indices 0-1)", "mig-configs.fleet[0]: device index 3 out of range: the host "
+                      "has 2 GPU(s) (indices 0-1)", "mig-configs.fleet[1]: device index 4 out of range: "
+                      "the host has 2 GPU(s) (indices 0-1)", "mig-configs.fleet[1]: device index 5 out of "
+                      "range: the host has 2 GPU(s) (indices 0-1)", "mig-configs.fleet[1]: device index 6 "
+                      "out of range: the host has 2 GPU(s) (indices 0-1)", "mig-configs.fleet[1]: device "
+                      "index 7 out of range: the host has 2 GPU(s) (indices 0-1)"]
+
+
+def test_a_config_that_selects_no_gpu_fails_unless_expected():
+    """mig-parted assert fails ("not all GPUs match"); a PCIe/SXM device id mix-up must not
+    be a green no-op."""
+    data = config([{"device-filter": "0x233110DE", "devices": "all", "mig-enabled": True,
+                    "mig-devices": {"1g.10gb": 7}}])
+    errors = errors_of(data, host(("H100-SXM5-80GB", 2)))
+    assert errors == ["MIG config 'test' selects none of this host's 2 GPU(s) (GPU 0 "
+                      "(H100-SXM5-80GB) 0x233010DE, GPU 1 (H100-SXM5-80GB) 0x233010DE): no entry's "
+                      "device-filter and devices match them, so nothing would be configured "
+                      "('mig-parted assert' fails the same way); check the device-filter ids "
+                      "(0x<device><vendor>) or set allow_no_match where this is expected"]
+    dummy, desired, warnings = desired_from_config(data, "test", host(("H100-SXM5-80GB", 2)),
+                                                   allow_no_match=True)
+    assert desired == {} and warnings[0].startswith("MIG config 'test' selects none")
+
+
+def test_configs_the_host_does_not_select_are_parsed_but_not_held_to_its_gpus():
+    data = config([{"devices": "all", "mig-enabled": True, "mig-devices": {"1g.10gb": 7}}], "mine")
+    data["mig-configs"]["rtx"] = [{"devices": "all", "mig-enabled": True,
+                                   "mig-devices": {"1g.24gb+gfx": 4, "1g.24gb-me": 0}}]
+    data["mig-configs"]["a100"] = [{"devices": [7], "mig-enabled": True, "mig-devices": {"1g.5gb": 7}}]
+    dummy, desired, warnings = desired_from_config(data, "mine", host(("H100-SXM5-80GB", 1)))
+    assert desired[0].layout_names() == ["1g.10gb"] * 7
+    data["mig-configs"]["broken"] = [{"devices": "all", "mig-enabled": True, "mig-devices": {"1g": 1}}]
+    with pytest.raises(MigConfigError, match="broken"):  # a format error anywhere: mig-parted refuses the file
+        desired_from_config(data, "mine", host(("H100-SXM5-80GB", 1)))
 
 
 def test_every_error_is_collected_and_names_gpu_and_profile():
     gpus = host(("H100-SXM5-80GB", 2), ("L40S", 1))
     errors = errors_of(config([
         {"devices": [0], "mig-enabled": True, "mig-devices": {"1g.5gb": 1, "1g.10gb": 8}},
-        {"devices": [1, 9], "mig-enabled": True, "mig-devices": {"3g.40gb": 3}},
+        {"devices": [1, 9], "mig-enabled": True, "mig-devices": {"3g.40gb": 2, "4g.40gb": 1}},
         {"devices": [2], "mig-enabled": True, "mig-devices": {"1g.10gb": 1}},
     ]), gpus)
     assert errors == [
@@ -280,16 +369,12 @@ def test_every_error_is_collected_and_names_gpu_and_profile():
         "7g.80gb)",
         "mig-configs.test[0]: GPU 0 (H100-SXM5-80GB): profile '1g.10gb': 8 instances "
         "requested, H100-SXM5-80GB allows at most 7",
-        "mig-configs.test[0]: GPU 0 (H100-SXM5-80GB): 8 compute slices requested "
-        "(1g.10gb x8), H100-SXM5-80GB has 7",
         "mig-configs.test[1]: device index 9 out of range: the host has 3 GPU(s) "
         "(indices 0-2)",
-        "mig-configs.test[1]: GPU 1 (H100-SXM5-80GB): profile '3g.40gb': 3 instances "
-        "requested, H100-SXM5-80GB allows at most 2",
-        "mig-configs.test[1]: GPU 1 (H100-SXM5-80GB): 9 compute slices requested "
-        "(3g.40gb x3), H100-SXM5-80GB has 7",
+        "mig-configs.test[1]: GPU 1 (H100-SXM5-80GB): 10 compute slices requested "
+        "(3g.40gb x2, 4g.40gb x1), H100-SXM5-80GB has 7",
         "mig-configs.test[1]: GPU 1 (H100-SXM5-80GB): 12 memory slices requested "
-        "(3g.40gb x3), H100-SXM5-80GB has 8",
+        "(3g.40gb x2, 4g.40gb x1), H100-SXM5-80GB has 8",
         "mig-configs.test[2]: GPU 2 (L40S) is not MIG capable (NVIDIA L40S); mig-enabled "
         "must be false for it, or exclude it with device-filter or devices",
     ]
@@ -338,3 +423,57 @@ def test_compute_instance_prefix_resolves():
         {"devices": "all", "mig-enabled": True, "mig-devices": {"1c.3g.40gb": 1, "3g.40gb": 1}}]),
         "test", host(("H100-SXM5-80GB", 1)))
     assert desired[0].layout_names() == ["1c.3g.40gb", "3g.40gb"]
+
+
+# --- NVIDIA's own configs, and GPUs as their driver describes them ----------------------------
+
+DEFAULT_CONFIG = yaml.safe_load((Path(__file__).resolve().parents[3] / "fixtures" / "mig_parted"
+                                 / "config-default.yaml").read_text())
+
+
+def test_nvidias_default_config_parses_whole():
+    parsed = parse_config(DEFAULT_CONFIG)
+    assert len(parsed.configs) == 68
+    keys = {key for entries in parsed.configs.values() for entry in entries for key, _count in entry.mig_devices}
+    assert {"1g.24gb+gfx", "1g.24gb+me.all", "1g.24gb-me", "4g.96gb+gfx", "2g.48gb+me.all"} <= keys
+
+
+@pytest.mark.parametrize("key", ["A100-SXM4-40GB", "A100-SXM4-80GB", "A30-24GB", "H100-SXM5-80GB",
+                                 "H100-NVL-94GB", "H100-96GB", "PG506-96GB", "H200-141GB", "GH200-144GB",
+                                 "B200-180GB", "GB200-186GB", "RTX-PRO-6000-BW-96GB"])
+def test_nvidias_all_balanced_resolves_on_every_model_it_names(key):
+    dummy, desired, warnings = desired_from_config(DEFAULT_CONFIG, "all-balanced", host((key, 2)))
+    assert sorted(desired) == [0, 1] and desired[0].mig_enabled and warnings == []
+
+
+def described(key, index=0, memory=None, drop=()):
+    """A GpuState whose driver reports ``key``'s profiles (memory overridden per name)."""
+    gpu = host((key, 1))[0]
+    gpu.index = index
+    model = model_by_key(key)
+    gpu.profiles = [dataclasses.replace(p, memory_mib=(memory or {}).get(p.name, p.memory_mib))
+                    for p in model.profiles if p.name not in drop]
+    return gpu
+
+
+def test_a_gpu_the_table_lacks_works_from_its_drivers_description():
+    gpu = described("H200-141GB")
+    gpu.name, gpu.pci_device_id, gpu.model = "NVIDIA B300 SXM6 AC", 0x318210DE, None
+    dummy, desired, warnings = desired_from_config(config([
+        {"device-filter": "0x318210DE", "devices": "all", "mig-enabled": True,
+         "mig-devices": {"1g.18gb": 2, "3g.71gb": 1}}]), "test", [gpu])
+    assert desired[0].model == "NVIDIA-B300-SXM6-AC"
+    assert warnings == ["GPU 0 (NVIDIA B300 SXM6 AC): the collection's GPU table does not know NVIDIA "
+                        "B300 SXM6 AC (PCI device id 0x318210DE); using the 7 MIG profiles its driver reports"]
+
+
+def test_the_drivers_profiles_win_and_a_difference_from_the_table_is_a_warning():
+    gpu = described("H200-141GB", memory={"2g.35gb": 30000}, drop=("7g.141gb",))
+    dummy, desired, warnings = desired_from_config(config([
+        {"devices": "all", "mig-enabled": True, "mig-devices": {"2g.35gb": 3}}]), "test", [gpu])
+    assert desired[0].layout_names() == ["2g.35gb"] * 3
+    assert warnings == ["GPU 0 (H200-141GB): the driver's MIG profiles differ from the collection's table "
+                        "for H200-141GB (the driver's are used): the table's profile 7g.141gb is not "
+                        "reported by the driver; 2g.35gb: 33280 MiB in the table, 30000 MiB reported"]
+    errors = errors_of(config([{"devices": "all", "mig-enabled": True, "mig-devices": {"7g.141gb": 1}}]), [gpu])
+    assert "profile '7g.141gb' does not exist on H200-141GB" in errors[0]

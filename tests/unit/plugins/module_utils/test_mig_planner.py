@@ -61,8 +61,9 @@ def test_same_multiset_other_placements_is_converged():
     assert not plan.changed
 
 
-def test_disabled_to_seven_1g():
-    plan = plan_gpu(gpu(enabled=False), want(names=["1g.10gb"] * 7))
+def test_disabled_to_seven_1g_on_ampere_takes_a_reset():
+    a100 = "A100-SXM4-80GB"
+    plan = plan_gpu(gpu(enabled=False, model=a100), want(names=["1g.10gb"] * 7, model=a100))
     assert plan.set_mode is True and plan.reset_expected
     assert [s.start for s in plan.create] == [0, 1, 2, 3, 4, 5, 6]
     assert plan.commands() == [
@@ -72,10 +73,29 @@ def test_disabled_to_seven_1g():
     ]
 
 
-def test_enable_already_pending_needs_reset_only():
-    plan = plan_gpu(gpu(enabled=False, pending=True), want(names=["7g.80gb"]))
+def test_disabled_to_seven_1g_on_hopper_needs_no_reset():
+    plan = plan_gpu(gpu(enabled=False), want(names=["1g.10gb"] * 7))
+    assert plan.set_mode is True and not plan.reset_expected
+    assert plan.commands() == [
+        ["nvidia-smi", "-i", "0", "-mig", "1"],
+        ["nvidia-smi", "mig", "-i", "0", "-cgi", "19:0,19:1,19:2,19:3,19:4,19:5,19:6", "-C"],
+    ]
+
+
+def test_the_architecture_the_driver_names_wins_over_the_table():
+    state = gpu(enabled=False)
+    state.architecture = "Ampere"
+    assert plan_gpu(state, want(names=["7g.80gb"])).reset_expected
+
+
+def test_enable_already_pending_needs_reset_only_on_ampere():
+    a100 = "A100-SXM4-80GB"
+    plan = plan_gpu(gpu(enabled=False, pending=True, model=a100), want(names=["7g.80gb"], model=a100))
     assert plan.set_mode is None and plan.reset_expected
     assert plan.mode_commands() == [["nvidia-smi", "-r", "-i", "0"]]
+    # From Hopper on a pending mode is set again: -mig makes it current, no reset.
+    plan = plan_gpu(gpu(enabled=False, pending=True), want(names=["7g.80gb"]))
+    assert plan.set_mode is True and not plan.reset_expected
 
 
 def test_cancel_pending_disable():
@@ -90,9 +110,11 @@ def test_disable_destroys_then_flips():
         ["nvidia-smi", "mig", "-i", "0", "-dci"],
         ["nvidia-smi", "mig", "-i", "0", "-dgi"],
         ["nvidia-smi", "-i", "0", "-mig", "0"],
-        ["nvidia-smi", "-r", "-i", "0"],
     ]
     assert plan.after()["instances"] == [] and plan.after()["mig_enabled"] is False
+    a100 = "A100-SXM4-80GB"
+    plan = plan_gpu(gpu(instances=[("7g.80gb", 0)], model=a100), want(enabled=False, model=a100))
+    assert plan.commands()[-1] == ["nvidia-smi", "-r", "-i", "0"]
 
 
 def test_disabled_stays_disabled():

@@ -7,12 +7,108 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.fractional.gpu.plugins.module_utils import nvidia_smi as smi
+from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import mib_from_gib, model_by_key
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "nvidia_smi"
+PUBLIC = FIXTURES / "public"
+H200_REAL = Path(__file__).resolve().parents[3] / "fixtures" / "real" / "h200-sxm-141gb-driver-580.159.04"
 
 
 def fixture(name):
     return (FIXTURES / name).read_text()
+
+
+def real(name):
+    return (H200_REAL / name).read_text()
+
+
+def public(name):
+    return (PUBLIC / name).read_text()
+
+
+# --- real captures ------------------------------------------------------------------------
+
+def test_real_h200_query_xml():
+    (gpu,) = smi.parse_query_xml(real("q_x.xml"))
+    assert (gpu.name, gpu.model, gpu.architecture) == ("NVIDIA H200", "H200-141GB", "Hopper")
+    assert (gpu.pci_device_id, gpu.pci_subsystem_id) == (0x233510DE, 0x18BF10DE)
+    assert (gpu.mig_capable, gpu.mig_current, gpu.mig_pending) == (True, False, False)
+    assert gpu.memory_mib == 143771 and gpu.gpu_instances == [] and gpu.processes == []
+
+
+def test_real_h200_profiles_with_mig_off_are_the_drivers_description():
+    profiles = smi.driver_profiles(real("lgip_mig_disabled.txt"), real("lgipp_mig_disabled.txt"))[0]
+    rows = smi.parse_lgip(real("lgip_mig_disabled.txt"))[0]
+    assert all(row["free"] == row["total"] for row in rows)  # Free = Total with MIG off
+    assert profiles == list(model_by_key("H200-141GB").profiles)
+
+
+def test_real_h200_listings_with_mig_off():
+    assert real("lgi_mig_disabled.txt").strip() == "No MIG-enabled devices found."
+    assert smi.parse_lgi(real("lgi_mig_disabled.txt")) == {}
+    assert smi.parse_lci(real("lci_mig_disabled.txt")) == {}
+    # The real tool exits 0 here; the client reads the same state either way.
+    run = FakeRunner({"-q -x": (0, real("q_x.xml"), ""), "mig -lgip": (0, real("lgip_mig_disabled.txt"), ""),
+                      "mig -lgipp": (0, real("lgipp_mig_disabled.txt"), "")})
+    (gpu,) = smi.NvidiaSmi(run).read_state()
+    assert len(gpu.profiles) == 7 and gpu.gpu_instances == []
+    assert [c[1:] for c in run.calls] == [["-q", "-x"], ["mig", "-lgip"], ["mig", "-lgipp"]]
+
+
+@pytest.mark.parametrize("name, key", [
+    ("lgip_h100_80gb.txt", "H100-SXM5-80GB"),
+    ("lgip_h100_nvl_excerpt.txt", "H100-NVL-94GB"),
+    ("lgip_h200_excerpt.txt", "H200-141GB"),
+    ("lgip_b200_excerpt.txt", "B200-180GB"),
+    ("lgip_gb200_excerpt.txt", "GB200-186GB"),
+    ("lgip_gh200_144gb_excerpt.txt", "GH200-144GB"),
+    ("lgip_rtx_pro_6000_excerpt.txt", "RTX-PRO-6000-BW-96GB"),
+])
+def test_public_lgip_captures_parse_and_agree_with_the_table(name, key):
+    model = model_by_key(key)
+    rows = [row for gpu_rows in smi.parse_lgip(public(name)).values() for row in gpu_rows]
+    assert len(rows) >= 4
+    for row in rows:
+        profile = model.profile(row["name"])
+        assert (row["id"], row["total"]) == (profile.gi_profile_id, profile.max_instances), row
+        mib = mib_from_gib(row["memory_gib"])
+        if profile.memory_mib is not None:
+            assert abs(mib - profile.memory_mib) <= profile.memory_mib * 0.02, row
+
+
+def test_public_lgi_capture():
+    parsed = smi.parse_lgi(public("lgi_h100_dcgm138.txt"))
+    assert [(gi.id, gi.profile, gi.placement_start) for gi in parsed[1]] == [
+        (13, "1g.10gb", 2), (14, "1g.10gb", 3), (5, "2g.20gb", 0), (1, "3g.40gb", 4)]
+
+
+def test_older_lci_layout_without_placement_is_read():
+    parsed = smi.parse_lci(public("lci_no_placement_composed.txt"))
+    cis = parsed[0][1]
+    assert [(ci.id, ci.compute_slices, ci.placement_start) for ci in cis] == [(0, 1, None), (1, 2, None)]
+    assert (parsed[0][5][0].compute_slices, parsed[0][5][0].profile_id) == (1, 0)
+
+
+def test_a_listing_in_an_unknown_layout_is_an_error_never_no_instances():
+    odd = "| Compute instances: |\n|   0      1    MIG 1g.5gb   0   0   extra   columns   |\n"
+    with pytest.raises(ValueError, match="cannot read this row of 'nvidia-smi mig -lci'"):
+        smi.parse_lci(odd)
+    run = FakeRunner({"-q -x": (0, fixture("q_x_h100_mixed.xml"), ""),
+                      "mig -lgip": (6, fixture("lgi_mig_disabled.txt"), ""),
+                      "mig -lgi": (0, fixture("lgi_h100.txt"), ""), "mig -lci": (0, odd, "")})
+    with pytest.raises(smi.NvidiaSmiError, match="cannot read this row"):
+        smi.NvidiaSmi(run).read_state()
+
+
+def test_compute_instance_profile_ids_7_and_8():
+    text = ("|   0      3       MIG 2g.20gb          7         0          0:1     |\n"
+            "|   0      0       MIG 7g.80gb          8         0          0:7     |\n")
+    parsed = smi.parse_lci(text)[0]
+    assert parsed[3][0].compute_slices == 1  # 1_SLICE_REV1: a 1c CI in a 2g GI, not "2g.20gb"
+    assert parsed[0][0].compute_slices == 7  # 7_SLICE_NVL
+
+
+# --- composed fixtures --------------------------------------------------------------------
 
 
 def test_query_xml_gpus_modes_and_ids():
@@ -182,12 +278,16 @@ class FakeRunner:
 def test_client_read_state_merges_listings():
     run = FakeRunner({
         "-q -x": (0, fixture("q_x_h100_mixed.xml"), ""),
+        "mig -lgip": (0, public("lgip_h100_80gb.txt"), ""),
+        "mig -lgipp": (0, fixture("lgipp_h100.txt"), ""),
         "mig -lgi": (0, fixture("lgi_h100.txt"), ""),
         "mig -lci": (0, fixture("lci_h100.txt"), ""),
     })
     client = smi.NvidiaSmi(run)
     gpus = client.read_state()
     assert gpus[0].layout_names() == ["1g.10gb", "2g.20gb", "3g.40gb", "?"]
+    assert [p.name for p in gpus[0].profiles][:2] == ["1g.10gb", "1g.10gb+me"]
+    assert gpus[0].profiles[-1].memory_mib == 81152  # 79.25 GiB
     assert client.mutations == []
 
 
@@ -200,11 +300,12 @@ def test_client_read_state_skips_listings_without_mig():
 def test_client_empty_listing_is_not_an_error():
     run = FakeRunner({
         "-q -x": (0, fixture("q_x_h100_mixed.xml"), ""),
+        "mig -lgip": (6, fixture("lgi_mig_disabled.txt"), ""),  # an older driver, MIG off
         "mig -lgi": (6, fixture("lgi_none.txt"), ""),
     })
     gpus = smi.NvidiaSmi(run).read_state()
-    assert gpus[0].gpu_instances == []
-    assert [c[1:] for c in run.calls] == [["-q", "-x"], ["mig", "-lgi"]]
+    assert gpus[0].gpu_instances == [] and gpus[0].profiles == []
+    assert [c[1:] for c in run.calls] == [["-q", "-x"], ["mig", "-lgip"], ["mig", "-lgi"]]
 
 
 def test_client_mutation_failure_raises_classified_error():

@@ -2,13 +2,19 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from fake_pynvml import NVML_ERROR_UNINITIALIZED, FakePynvml
 from fake_smi import FakeSmi
 
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_apply import GeometryRun
-from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import desired_from_config
-from ansible_collections.fractional.gpu.plugins.module_utils.mig_validate import validate_host
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
+    DesiredGpu,
+    ProfileKey,
+    desired_from_config,
+)
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_validate import validate_gpu, validate_host
 from ansible_collections.fractional.gpu.plugins.module_utils.nvidia_smi import NvidiaSmi
 from ansible_collections.fractional.gpu.plugins.module_utils.nvml import (
     NvmlError,
@@ -120,22 +126,36 @@ def test_validate_reports_every_mismatch():
     ]
 
 
-def test_validate_memory_and_pending():
-    from ansible_collections.fractional.gpu.plugins.module_utils.mig_validate import validate_gpu
-    from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import DesiredGpu, ProfileKey
+def one_7g_gpu():
+    """An H100 holding one 7g.80gb, read through NVML, and its desired state."""
     smi = FakeSmi([("H100-SXM5-80GB", 1)], mig=True)
     GeometryRun(NvidiaSmi(smi), {"version": "v1", "mig-configs": {"x": [
         {"devices": "all", "mig-enabled": True, "mig-devices": {"7g.80gb": 1}}]}}, "x").run()
     gpus, dummy = collect_gpus(FakePynvml(smi))
-    gpus[0].gpu_instances[0].compute_instances[0].memory_mib = 70000
-    gpus[0].mig_pending = False
-    report = validate_gpu(gpus[0], DesiredGpu(0, True, (ProfileKey("7g.80gb"),), "H100-SXM5-80GB"))
+    return gpus[0], DesiredGpu(0, True, (ProfileKey("7g.80gb"),), "H100-SXM5-80GB")
+
+
+def test_validate_memory_and_pending():
+    gpu, desired = one_7g_gpu()
+    gpu.gpu_instances[0].compute_instances[0].memory_mib = 70000
+    gpu.mig_pending = False
+    report = validate_gpu(gpu, desired)
     assert report["mismatches"] == [
         "GPU 0 (H100-SXM5-80GB): MIG mode change to disabled is pending (needs a GPU reset or "
         "a reboot)",
-        "GPU 0 (H100-SXM5-80GB): MIG device GI 1 CI 0 (7g.80gb) has 70000 MiB, expected "
-        "81152 MiB",
+        "GPU 0 (H100-SXM5-80GB): MIG device GI 1 CI 0 (7g.80gb) has 70000 MiB, the driver "
+        "reports 81152 MiB for its profile",
     ]
+
+
+def test_memory_is_compared_with_the_drivers_figure_not_the_table():
+    gpu, desired = one_7g_gpu()
+    # A driver whose 7g is 10% smaller than the table's: its MIG device has that size too.
+    gpu.profiles = [dataclasses.replace(p, memory_mib=73000) if p.name == "7g.80gb" else p
+                    for p in gpu.profiles]
+    gpu.gpu_instances[0].compute_instances[0].memory_mib = 73000
+    report = validate_gpu(gpu, desired)
+    assert report["ok"] and report["memory"][0]["expected_memory_mib"] == 73000
 
 
 def test_processes_per_mig_device_when_the_whole_gpu_is_refused():
@@ -155,4 +175,6 @@ def test_processes_per_mig_device_when_the_whole_gpu_is_refused():
 def test_profile_ids_asked_once_per_model():
     lib = FakePynvml(mixed_host())
     collect_gpus(lib)
-    assert lib.counts["nvmlDeviceGetGpuInstanceProfileInfo"] == 7  # two H100s, one query set
+    # Every profile enum of the first H100 (the second asks none), and each profile's placements.
+    assert lib.counts["nvmlDeviceGetGpuInstanceProfileInfo"] == 0x12
+    assert lib.counts["nvmlDeviceGetGpuInstancePossiblePlacements"] == 7

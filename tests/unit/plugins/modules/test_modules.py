@@ -60,7 +60,8 @@ def test_geometry_check_and_diff(smi, capsys):
     assert out["changed"] is True and smi.mutations == []
     assert out["diff"]["before"].startswith("GPU 0 (H100-SXM5-80GB): MIG disabled\n")
     assert "slots 4-7  3g.40gb (new)" in out["diff"]["after"]
-    assert out["plan"][0]["commands"] == ["nvidia-smi -i 0 -mig 1", "nvidia-smi -r -i 0",
+    # An H100 (Hopper) changes MIG mode without a reset.
+    assert out["plan"][0]["commands"] == ["nvidia-smi -i 0 -mig 1",
                                           "nvidia-smi mig -i 0 -cgi 9:0,9:4 -C"]
 
 

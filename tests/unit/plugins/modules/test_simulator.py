@@ -230,7 +230,6 @@ def test_bad_input_changes_nothing_and_lists_every_error(sim):
                for e in errors)
     assert any("GPU 1 (H100-SXM5-80GB): profile '1g.10gb+me': 2 instances requested" in e
                for e in errors)
-    assert any("at most one '+me' instance" in e for e in errors)
     assert result["msg"].startswith("invalid MIG configuration (%d problems, nothing changed)"
                                     % len(errors))
     assert host.mutations() == []
@@ -274,30 +273,46 @@ def test_l40s_rejected_clearly(sim):
     assert info["gpus"][0]["mig_mode"] == {"current": None, "pending": None}
 
 
-def test_pending_mode_is_reset_or_reported(sim):
-    host = sim()
+def test_pending_mode_is_reset_or_reported_on_ampere(sim):
+    host = sim("gpu-a100-0")
     host.fault("mig-needs-reset", "on")
-    result = host.geometry("all-1g.10gb")
-    assert result["reboot_required"] is False and result["changed_gpus"] == list(range(8))
-    assert sum(1 for l in host.mutations() if " -r -i " in l) == 8
+    result = host.geometry("all-balanced")
+    assert result["reboot_required"] is False and result["changed_gpus"] == list(range(4))
+    assert sum(1 for l in host.mutations() if " -r -i " in l) == 4
     host.fault("clear")
     host.fault("mig-needs-reboot", "on")
     host.clear_log()
     result = host.geometry("all-disabled")
     assert result.get("failed") is not True, result.get("msg")
-    assert result["reboot_required"] is True and result["reboot_required_gpus"] == list(range(8))
+    assert result["reboot_required"] is True and result["reboot_required_gpus"] == list(range(4))
     report = host.module("nvml_validate", dict(config=CONFIG, config_name="all-disabled"))
     assert report["failed"] is True
-    assert "GPU 0 (H100-SXM5-80GB): MIG mode is enabled, expected disabled" in report["msg"]
-    host.gpusim("reboot", "--state", host.path)
+    assert "GPU 0 (A100-SXM4-40GB): MIG mode is enabled, expected disabled" in report["msg"]
+    host.gpusim("reboot", "--state", host.path)  # Ampere: the pending mode applies at boot
     assert host.geometry("all-disabled")["changed"] is False
 
 
-def test_reset_gpus_false_reports_reboot(sim):
-    host = sim()
+def test_reset_gpus_false_reports_reboot_on_ampere(sim):
+    host = sim("gpu-a100-0")
     host.fault("mig-needs-reset", "on")
-    result = host.geometry("all-1g.10gb", reset_gpus=False)
+    result = host.geometry("all-balanced", reset_gpus=False)
     assert result["reboot_required"] is True and not any(" -r " in l for l in host.mutations())
+
+
+def test_hopper_needs_no_reset_and_is_set_again_after_a_reboot(sim):
+    host = sim()
+    host.fault("mig-needs-reset", "on")  # an Ampere behaviour: no effect on Hopper
+    result = host.geometry("all-balanced")
+    assert result["reboot_required"] is False and not any(" -r " in l for l in host.mutations())
+    assert result["plan"][0]["reset_expected"] is False
+    host.gpusim("reboot", "--state", host.path)  # Hopper: MIG mode and instances are gone
+    assert host.module("gpu_info", {})["gpus"][0]["mig_mode"] == {"current": "disabled", "pending": "disabled"}
+    host.clear_log()
+    rerun = host.geometry("all-balanced")
+    assert rerun["changed_gpus"] == list(range(8)) and rerun["reboot_required"] is False
+    assert sum(1 for l in host.mutations() if " -mig 1 " in l) == 8
+    report = host.module("nvml_validate", dict(config=CONFIG, config_name="all-balanced"))
+    assert report["report"]["ok"] is True, report.get("msg")
 
 
 def test_nvml_validate_reports_every_mismatch(sim):
@@ -378,3 +393,86 @@ def test_profile_listings_agree_with_gpu_models(sim):
     lgipp = nvidia_smi.parse_lgipp(host.smi("mig", "-lgipp").stdout)
     assert lgipp[0] == dict((p.gi_profile_id, (p.placements, p.memory_slices))
                             for p in model.profiles)
+
+
+# --- NVIDIA's own configs on every simulated model --------------------------------------------
+
+DEFAULT_CONFIG = REPO_ROOT / "tests" / "fixtures" / "mig_parted" / "config-default.yaml"
+SIMULATED_MIG_MODELS = ["A100-SXM4-40GB", "A30-24GB", "H100-SXM5-80GB", "H100-NVL-94GB", "H200-141GB",
+                        "GH200-144GB", "B200-180GB", "GB200-186GB", "RTX-PRO-6000-BW-96GB"]
+# A sample of NVIDIA's configs beyond all-balanced, per model: every attribute kind and a
+# config whose entries filter on device ids.
+SAMPLE_CONFIGS = {"A100-SXM4-40GB": "all-1g.10gb", "A30-24GB": "all-2g.12gb.me",
+                  "H100-SXM5-80GB": "all-1g.10gb", "H200-141GB": "all-1g.18gb",
+                  "RTX-PRO-6000-BW-96GB": "all-2g.48gb.me.all"}
+
+
+@pytest.fixture
+def model_sim(tmp_path, nvml_dir):
+    def make(key, count=2):
+        path = tmp_path / (key + ".state")
+        host = Sim(path, nvml_dir)
+        host.gpusim("seed", "--model", key, "--count", str(count), "--out", str(path))
+        return host
+    return make
+
+
+@pytest.mark.parametrize("key", SIMULATED_MIG_MODELS)
+def test_nvidias_default_config_applies_and_validates_on_every_simulated_model(model_sim, key):
+    """The simulated GPUs take their sizes from real captures (tests/gpusim/models.yaml):
+    nvml_validate compares each MIG device with what the driver reports, and the table's
+    figures agree with the captured ones (no cross-check warning)."""
+    host = model_sim(key)
+    names = ["all-balanced"] + ([SAMPLE_CONFIGS[key]] if key in SAMPLE_CONFIGS else [])
+    for name in names:
+        applied = host.module("mig_geometry", dict(config_file=str(DEFAULT_CONFIG), config_name=name))
+        assert applied.get("failed") is not True, applied.get("msg")
+        assert applied["changed_gpus"] == [0, 1] and not applied.get("warnings"), applied.get("warnings")
+        report = host.module("nvml_validate", dict(config_file=str(DEFAULT_CONFIG), config_name=name,
+                                                   expected_gpu_count=2))
+        assert report.get("failed") is not True, report.get("msg")
+        assert report["report"]["ok"] and not report.get("warnings"), report.get("warnings")
+        memory = [m for gpu in report["report"]["gpus"] for m in gpu["memory"]]
+        assert memory and all(m["memory_mib"] == m["expected_memory_mib"] for m in memory)
+
+
+def test_the_drivers_profiles_are_in_gpu_info(model_sim):
+    host = model_sim("H200-141GB", 1)
+    info = host.module("gpu_info", {})
+    profiles = info["gpus"][0]["mig_profiles"]
+    assert [(p["name"], p["id"], p["memory_mib"]) for p in profiles] == [
+        ("1g.18gb", 19, 16384), ("2g.35gb", 14, 33280), ("3g.71gb", 9, 71424), ("4g.71gb", 5, 71424),
+        ("7g.141gb", 0, 143360), ("1g.18gb+me", 20, 16384), ("1g.35gb", 15, 33280)]  # NVML enum order
+
+
+def test_a_fleet_config_applies_on_the_a30_and_a100_hosts(sim):
+    fleet = {"version": "v1", "mig-configs": {"fleet": [
+        {"device-filter": "0x233010DE", "devices": [0, 1, 2, 3], "mig-enabled": True,
+         "mig-devices": {"1g.10gb": 7}},
+        {"device-filter": "0x233010DE", "devices": [4, 5, 6, 7], "mig-enabled": True,
+         "mig-devices": {"3g.40gb": 2}},
+        {"device-filter": "0x20B710DE", "devices": "all", "mig-enabled": True,
+         "mig-devices": {"2g.12gb": 2}},
+        {"device-filter": "0x20B010DE", "devices": [0, 1, 2, 3], "mig-enabled": True,
+         "mig-devices": {"1g.5gb": 2, "2g.10gb": 1, "3g.20gb": 1}}]}}
+    for node, count in (("gpu-a30-0", 2), ("gpu-a100-0", 4)):
+        host = sim(node)
+        applied = host.module("mig_geometry", dict(config=fleet, config_name="fleet"))
+        assert applied.get("failed") is not True, applied.get("msg")
+        assert applied["changed_gpus"] == list(range(count))
+        report = host.module("nvml_validate", dict(config=fleet, config_name="fleet"))
+        assert report["report"]["ok"] is True, report.get("msg")
+
+
+def test_a_config_that_selects_no_gpu_fails_clearly(sim):
+    host = sim("gpu-a30-0")
+    h100_only = {"version": "v1", "mig-configs": {"h100": [
+        {"device-filter": "0x233110DE", "devices": "all", "mig-enabled": True, "mig-devices": {"1g.10gb": 7}}]}}
+    for module in ("mig_geometry", "nvml_validate"):
+        result = host.module(module, dict(config=h100_only, config_name="h100"))
+        assert result["failed"] is True
+        assert "MIG config 'h100' selects none of this host's 2 GPU(s)" in result["msg"], result["msg"]
+        assert "'mig-parted assert' fails the same way" in result["msg"]
+        allowed = host.module(module, dict(config=h100_only, config_name="h100", allow_no_match=True))
+        assert allowed.get("failed") is not True and "selects none" in json.dumps(allowed["warnings"])
+    assert host.mutations() == []
