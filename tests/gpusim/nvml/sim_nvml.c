@@ -1465,20 +1465,15 @@ EXPORT nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t mi
  * returns, or NVML_ERROR_NOT_SUPPORTED where a real A100/H100/H200 driver does.
  */
 
-/* Facts of the datacenter part of each architecture the state names (gpu.architecture):
- * the NVML architecture enum and the CUDA compute capability, from NVIDIA's CUDA GPUs
- * table (developer.nvidia.com/cuda-gpus: A100/A30 8.0, L40S 8.9, H100/H200 9.0, B200
- * 10.0). A real H200 (driver 580.159.04) reports architecture 9, compute capability 9.0
- * and brand 14 (tests/fixtures/real, nvml_dump.json). */
+/* The NVML architecture enum of each architecture the state names (gpu.architecture). */
 static const struct {
     const char *name;
     nvmlDeviceArchitecture_t arch;
-    int cc_major, cc_minor;
 } architectures[] = {
-    {"Ampere", NVML_DEVICE_ARCH_AMPERE, 8, 0},
-    {"Ada Lovelace", NVML_DEVICE_ARCH_ADA, 8, 9},
-    {"Hopper", NVML_DEVICE_ARCH_HOPPER, 9, 0},
-    {"Blackwell", NVML_DEVICE_ARCH_BLACKWELL, 10, 0},
+    {"Ampere", NVML_DEVICE_ARCH_AMPERE},
+    {"Ada Lovelace", NVML_DEVICE_ARCH_ADA},
+    {"Hopper", NVML_DEVICE_ARCH_HOPPER},
+    {"Blackwell", NVML_DEVICE_ARCH_BLACKWELL},
 };
 
 static int architecture_of(const record_t *gpu)
@@ -1507,19 +1502,20 @@ EXPORT nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int 
     nvmlReturn_t ret = major && minor ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
     if (ret != NVML_SUCCESS)
         return ret;
-    int known = architecture_of(gpu);
-    *major = known < 0 ? 0 : architectures[known].cc_major;
-    *minor = known < 0 ? 0 : architectures[known].cc_minor;
+    /* gpu.compute_capability, "9.0" (the simulator's model data); unknown: 0.0 */
+    *major = *minor = 0;
+    sscanf(get(gpu, "compute_capability"), "%d.%d", major, minor);
     return end(NVML_SUCCESS);
 }
 
+/* Datacenter GPUs on current drivers; the real H200 reports 14. */
 EXPORT nvmlReturn_t nvmlDeviceGetBrand(nvmlDevice_t device, nvmlBrandType_t *type)
 {
     record_t *gpu;
     nvmlReturn_t ret = type ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
     if (ret != NVML_SUCCESS)
         return ret;
-    *type = NVML_BRAND_NVIDIA; /* datacenter GPUs on current drivers (the real H200: 14) */
+    *type = NVML_BRAND_NVIDIA;
     return end(NVML_SUCCESS);
 }
 

@@ -6,6 +6,7 @@ captured (tests/fixtures/real), else nvml.h's documented behaviour."""
 import ctypes
 import os
 
+from gpusim import host as gpusim_host
 from gpusim import procfs
 
 # Every NVML function NVIDIA's device plugin and GFD (k8s-device-plugin v0.18.2, go-nvlib,
@@ -49,6 +50,8 @@ def test_architecture_compute_capability_brand_and_minor(seed_with_nvml):
     assert [gpu[3] for gpu in facts["gpu-h200-0"]] == list(range(8))
     assert facts["gpu-a100-0"][0][:2] == [7, [8, 0]]  # NVML_DEVICE_ARCH_AMPERE
     assert facts["gpu-l40s-0"] == [[8, [8, 9], 14, 0]]  # NVML_DEVICE_ARCH_ADA
+    # Not the architecture's first part: the RTX PRO 6000 Blackwell is 12.0, the B200 10.0.
+    assert gpusim_host.load_models()["RTX-PRO-6000-BW-96GB"]["compute_capability"] == "12.0"
 
 
 def test_no_fabric_and_no_addressing_mode(seed_with_nvml):
