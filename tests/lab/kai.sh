@@ -27,7 +27,9 @@
 #   client config and a throw-away CA, as the operator would through a Service. The queue
 #   controller runs without its webhook (which only requires `resources` on a Queue).
 #   The pod group controller (pod group status only) does not run.
-# - The `nvidia` RuntimeClass, which the GPU Operator creates on a real cluster.
+# - The `nvidia` RuntimeClass that KAI's admission gives GPU-sharing pods is the GPU
+#   Operator's: its controller creates it (and removes it with its ClusterPolicy), in the lab
+#   as on a real cluster (tests/lab/gpu_operator.py).
 # - A GPU-sharing bind makes the binder create a reservation pod on the chosen node and wait
 #   until that pod's container annotates it with the GPU it was given (it asks NVML). kwok
 #   runs no containers, so the "reservation agent" below writes that one annotation, with a
@@ -245,21 +247,13 @@ make_webhook_certs() {
     -out "$dir/tls.crt" >/dev/null 2>&1
 }
 
-# What the operator and the GPU Operator would otherwise create: the admission webhook
-# registration (here by url, on loopback) and the `nvidia` RuntimeClass that KAI's
-# admission sets on GPU pods.
+# What KAI's operator would otherwise create: the admission webhook registration (here by
+# url, on loopback).
 register_lab_objects() {
   local ca url
   url="https://127.0.0.1:$(port 8)"
   ca=$(base64 -w0 <"$kai_dir/pki/ca.crt")
   kc apply -f - >/dev/null <<YAML
-apiVersion: node.k8s.io/v1
-kind: RuntimeClass
-metadata:
-  name: nvidia
-  labels: {fractional.gpu/lab: kai}
-handler: nvidia
----
 apiVersion: admissionregistration.k8s.io/v1
 kind: MutatingWebhookConfiguration
 metadata:

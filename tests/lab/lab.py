@@ -5,9 +5,10 @@
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler run as local processes
 (built by tests/lab/build.sh); kwok keeps the simulated nodes Ready and runs their pods.
 Every node comes from one description file (tests/lab/nodes.yaml) and starts as a GPU node
-does before the GPU Operator runs: NFD's NVIDIA PCI label, no GPU labels or capacity of
-NVIDIA's. NVIDIA's device plugin and GPU feature discovery run for real wherever the
-operator would run them (tests/lab/nvidia_operands.py, started with the lab).
+does before the GPU Operator runs: no GPU labels or capacity of NVIDIA's. The lab's node
+runtime (tests/lab/nvidia_operands.py) gives each node what NFD labels it with, its
+kubelet's device manager, and runs NVIDIA's device plugin and GPU feature discovery in the
+pods the GPU Operator's controller (run for real, tests/lab/gpu_operator.py) deploys.
 
     lab.py up [--extra-nodes N]   start (or find running) and create the nodes
     lab.py down                   stop everything it started; leaves no process or port
@@ -49,15 +50,22 @@ POOL_LABEL = "fractional.gpu/pool"
 
 # Processes in start order; down stops them in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-# Stand-ins for the GPU software that cannot run on kwok nodes, started on demand (by the
-# demo, or the Molecule scenarios that need them) with `<script> start`, and NVIDIA's device
-# plugin and GPU feature discovery, which start with the lab; down stops them all.
-SIMULATORS = {"operator-sim": "operator_sim.py", "nvidia-operands": "nvidia_operands.py"}
-# Carried in the environment of every process the lab's node stand-ins start (their
-# kubelets, pods and containers), with the lab's directory, so that down finds them all.
+# What runs in the containers of GPU Operator pods on kwok nodes, started with the lab (as a
+# kubelet would run them, tests/lab/pods.py; each acts only while its pods exist): NVIDIA's
+# operator controller, the node runtime with NVIDIA's device plugin and GPU feature
+# discovery, and the stand-in for the operator's MIG manager.
+POD_RUNNERS = {"gpu-operator": "gpu_operator.py", "nvidia-operands": "nvidia_operands.py",
+               "mig-manager": "mig_manager.py"}
+# Carried in the environment of every process the node runtime starts (kubelets, pods and
+# containers), with the lab's directory, so that down finds them all.
 NODE_PROCESS_MARK = "FGPU_LAB_NODE_PROCESS"
-# NFD's label for a node with an NVIDIA PCI device, which the operator selects GPU nodes by.
-NFD_NVIDIA_PCI_LABEL = "feature.node.kubernetes.io/pci-10de.present"
+# NFD's record of the labels it applied to a node.
+NFD_LABELS_ANNOTATION = "nfd.node.kubernetes.io/feature-labels"
+# A node's machine (write_node_root): where the driver's libnvidia-ml.so.1 sits, the MIG
+# capability minors the driver publishes, the kubelet's device plugin directory.
+DRIVER_LIBRARY_DIR = "/usr/lib/x86_64-linux-gnu"
+NVIDIA_CAPS = "/proc/driver/nvidia-caps"
+DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 
 
 class LabError(Exception):
@@ -108,10 +116,12 @@ def port_in_use(port: int) -> bool:
 # --- build ------------------------------------------------------------------------------
 
 def build() -> Path:
-    """Runs build.sh (cached) and returns the directory holding the binaries."""
+    """Runs build.sh and operator_build.sh (cached) and returns the directory holding the
+    lab's binaries."""
     try:
         out = subprocess.run([str(HERE / "build.sh"), "--print-bin"], check=True,
                              stdout=subprocess.PIPE, text=True)
+        subprocess.run([str(HERE / "operator_build.sh")], check=True, stdout=subprocess.DEVNULL)
     except subprocess.CalledProcessError as exc:
         raise LabError("building the lab's binaries failed (see the lines above); "
                        "fix the cause and run `tests/lab/lab.py up` again") from exc
@@ -235,6 +245,66 @@ def start(component: str, bin_dir: Path) -> None:
                        f"last lines of {log_file(component)}:\n{tail(log_file(component))}")
 
 
+def start_background(component: str, script: str) -> subprocess.Popen | None:
+    """Runs ``script run`` (a pod runner) in the background, in a process group of its own,
+    as ``component`` (its pid and log in the lab directory). None if it runs already."""
+    if running_pid(component):
+        return None
+    log_file(component).parent.mkdir(parents=True, exist_ok=True)
+    pid_file(component).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file(component), "ab") as out:
+        proc = subprocess.Popen([sys.executable, script, "run"], stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    pid_file(component).write_text(str(proc.pid))
+    log(f"{component} started, pid {proc.pid}, log {log_file(component)}")
+    return proc
+
+
+def check_started(procs: dict[str, subprocess.Popen | None]) -> None:
+    """Fails for a background process that exited at start (a moment after)."""
+    time.sleep(0.5)
+    for component, proc in procs.items():
+        if proc is not None and proc.poll() is not None:
+            raise LabError(f"{component} exited at start (code {proc.returncode}); last lines of "
+                           f"{log_file(component)}:\n{tail(log_file(component))}")
+
+
+def stop_components(components, timeout_s: float = 20) -> list[str]:
+    """Stops the components' process groups together: SIGTERM, SIGKILL after ``timeout_s``.
+    Returns those that ran."""
+    running = {component: running_pid(component) for component in components}
+    running = {component: pid for component, pid in running.items() if pid}
+    for pid in running.values():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(running_pid(component) for component in running):
+        time.sleep(0.1)
+    for component, pid in running.items():
+        if running_pid(component):
+            os.killpg(pid, signal.SIGKILL)
+    for component in components:
+        pid_file(component).unlink(missing_ok=True)
+    return list(running)
+
+
+def runner_main(argv: list[str], doc: str, component: str, script: str, run) -> int:
+    """The command line of a lab process that runs in the background: ``run`` (``run()`` in
+    the foreground), ``start`` (``script run`` in the background), ``stop``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "start", "stop"])
+    command = parser.parse_args(argv).command
+    if command == "run":
+        run()
+    elif command == "start":
+        check_started({component: start_background(component, script)})
+    else:
+        stop_components([component])
+    return 0
+
+
 def tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -247,20 +317,11 @@ def stop_all() -> list[str]:
     if (LAB_DIR / "kai").is_dir():
         subprocess.run([str(HERE / "kai.sh"), "stop"], check=False, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-    for component in [*SIMULATORS, *reversed(COMPONENTS)]:
-        pid = running_pid(component)
-        if pid:
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and running_pid(component):
-                time.sleep(0.1)
-            if running_pid(component):
-                os.killpg(pid, signal.SIGKILL)
-            stopped.append(component)
-        pid_file(component).unlink(missing_ok=True)
+    # The pod runners together (they need the apiserver to stop cleanly), then the control
+    # plane in reverse start order.
+    stopped += stop_components(POD_RUNNERS)
+    for component in reversed(COMPONENTS):
+        stopped += stop_components([component], timeout_s=15)
     return stopped
 
 
@@ -332,6 +393,74 @@ def wait_ready() -> None:
 
 # --- nodes ------------------------------------------------------------------------------
 
+def load_host() -> dict:
+    """What every node's machine reports (nodes.yaml ``host``)."""
+    return yaml.safe_load(NODES_FILE.read_text())["host"]
+
+
+def node_root(node: str) -> Path:
+    """The node's machine's files: where its pods' hostPath volumes are."""
+    return LAB_DIR / "nodes" / node / "root"
+
+
+def host_path(node: str, path: str) -> Path:
+    return node_root(node) / path.lstrip("/")
+
+
+def write_node_root(node: str, host: dict) -> None:
+    """What a GPU node's machine holds before any pod runs: its /etc/os-release; the driver's
+    libraries as a driver package installs them (libnvidia-ml is the simulated NVML; libcuda
+    an empty stand-in that nothing here loads, but NVIDIA's CDI spec generation lists it);
+    the MIG capability minors the driver publishes; the operator validator's status files
+    for a driver installed on the host; the kubelet's device plugin directory."""
+    release = host_path(node, "/etc/os-release")
+    release.parent.mkdir(parents=True, exist_ok=True)
+    release.write_text("".join(f'{key}="{value}"\n' for key, value in host["os_release"].items()))
+    sys.path.insert(0, str(REPO / "tests" / "gpusim"))
+    from gpusim import procfs, state  # pylint: disable=import-outside-toplevel
+    version = state.load(str(gpusim_dir() / f"{node}.state")).host.driver_version
+    libraries = host_path(node, DRIVER_LIBRARY_DIR)
+    libraries.mkdir(parents=True, exist_ok=True)
+    links = {f"libnvidia-ml.so.{version}": (gpusim_dir() / "lib" / "libnvidia-ml.so.1").resolve(),
+             "libnvidia-ml.so.1": f"libnvidia-ml.so.{version}", "libcuda.so.1": f"libcuda.so.{version}"}
+    for name, target in links.items():
+        link = libraries / name
+        if not (link.is_symlink() and os.readlink(link) == str(target)):
+            link.unlink(missing_ok=True)
+            link.symlink_to(target)
+    (libraries / f"libcuda.so.{version}").touch()
+    caps = host_path(node, NVIDIA_CAPS)
+    caps.mkdir(parents=True, exist_ok=True)
+    (caps / "mig-minors").write_text(procfs.mig_minors())
+    validations = host_path(node, "/run/nvidia/validations")
+    validations.mkdir(parents=True, exist_ok=True)
+    # validator/main.go createStatusFile for a host driver (root "/", seen at /host).
+    (validations / "driver-ready").write_text(
+        "IS_HOST_DRIVER=true\nNVIDIA_DRIVER_ROOT=/\nDRIVER_ROOT_CTR_PATH=/host\n"
+        "NVIDIA_DEV_ROOT=/\nDEV_ROOT_CTR_PATH=/host\n")
+    (validations / "toolkit-ready").write_text("")
+    host_path(node, DEVICE_PLUGIN_DIR).mkdir(parents=True, exist_ok=True)
+
+
+def nfd_labels(host: dict) -> dict:
+    """What Node Feature Discovery labels a node with an NVIDIA GPU (PCI vendor 10de) and
+    this kernel and OS with (its default configuration); the node runtime applies them
+    with the feature files GPU feature discovery writes (tests/lab/nvidia_operands.py)."""
+    prefix = "feature.node.kubernetes.io/"
+    kernel = host["kernel"].split("-", maxsplit=1)[0].split(".")
+    version = str(host["os_release"]["VERSION_ID"])
+    major, _dot, minor = version.partition(".")
+    return {f"{prefix}pci-10de.present": "true",
+            f"{prefix}kernel-version.full": host["kernel"],
+            f"{prefix}kernel-version.major": kernel[0],
+            f"{prefix}kernel-version.minor": kernel[1],
+            f"{prefix}kernel-version.revision": kernel[2],
+            f"{prefix}system-os_release.ID": host["os_release"]["ID"],
+            f"{prefix}system-os_release.VERSION_ID": version,
+            f"{prefix}system-os_release.VERSION_ID.major": major,
+            f"{prefix}system-os_release.VERSION_ID.minor": minor}
+
+
 def load_nodes(extra_nodes: int) -> list[dict]:
     description = yaml.safe_load(NODES_FILE.read_text())
     nodes = list(description["nodes"])
@@ -345,9 +474,9 @@ def load_nodes(extra_nodes: int) -> list[dict]:
     return nodes
 
 
-def node_manifest(node: dict) -> dict:
-    """A node as it is before NVIDIA's software runs on it: GPU labels and capacity come
-    from NVIDIA's GPU feature discovery and device plugin (tests/lab/nvidia_operands.py)."""
+def node_manifest(node: dict, host: dict) -> dict:
+    """A node as its kubelet registers it: NFD's labels come from the node runtime, GPU
+    labels and capacity from NVIDIA's GPU feature discovery and device plugin."""
     name = node["name"]
     capacity = {"cpu": "64", "memory": "512Gi", "pods": "110"}
     return {
@@ -363,14 +492,22 @@ def node_manifest(node: dict) -> dict:
                 "kubernetes.io/arch": "amd64",
                 "type": "kwok",
                 POOL_LABEL: node["pool"],
-                NFD_NVIDIA_PCI_LABEL: "true",
                 # The operator's mark of a GPU node, which its controller sets from NFD's
-                # label; set here until the lab runs that controller.
+                # PCI label; set here too, for playbooks that select GPU nodes by it
+                # before the operator is installed.
                 "nvidia.com/gpu.present": "true",
             },
         },
         "spec": {},
-        "status": {"capacity": capacity, "allocatable": dict(capacity)},
+        "status": {"capacity": capacity, "allocatable": dict(capacity),
+                   # What the kubelet reports (the GPU Operator picks its container runtime
+                   # from it); kwok fills the fields left empty.
+                   "nodeInfo": {"containerRuntimeVersion": host["container_runtime"],
+                                "kernelVersion": host["kernel"],
+                                "osImage": host["os_release"]["PRETTY_NAME"],
+                                "operatingSystem": "linux", "architecture": "amd64",
+                                **dict.fromkeys(("machineID", "systemUUID", "bootID",
+                                                 "kubeletVersion", "kubeProxyVersion"), "")}},
     }
 
 
@@ -384,7 +521,8 @@ def kubectl(bin_dir: Path, *args: str, stdin: str | None = None) -> str:
 
 
 def create_nodes(bin_dir: Path, nodes: list[dict]) -> None:
-    items = [node_manifest(node) for node in nodes]
+    host = load_host()
+    items = [node_manifest(node, host) for node in nodes]
     manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
     # create (not apply): kwok and the kubelet stand-ins own the status afterwards.
     existing = set(kubectl(bin_dir, "get", "nodes", "-o", "name").split())
@@ -392,19 +530,21 @@ def create_nodes(bin_dir: Path, nodes: list[dict]) -> None:
     if new:
         manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": new})
         kubectl(bin_dir, "create", "-f", "-", stdin=manifest)
+    wait_nodes(bin_dir, [item["metadata"]["name"] for item in items],
+               lambda n: any(c["type"] == "Ready" and c["status"] == "True"
+                             for c in n.get("status", {}).get("conditions", [])),
+               f"kwok did not make the simulated nodes Ready; see {log_file('kwok')}")
+
+
+def wait_nodes(bin_dir: Path, names: list[str], condition, failure: str) -> None:
+    """Waits until every named node meets ``condition``."""
     deadline = time.monotonic() + READY_TIMEOUT_S
-    names = [item["metadata"]["name"] for item in items]
     while time.monotonic() < deadline:
-        ready = json.loads(kubectl(bin_dir, "get", "nodes", "-o", "json"))["items"]
-        ready_names = {
-            n["metadata"]["name"] for n in ready
-            if any(c["type"] == "Ready" and c["status"] == "True"
-                   for c in n.get("status", {}).get("conditions", []))}
-        if all(name in ready_names for name in names):
+        found = json.loads(kubectl(bin_dir, "get", "nodes", "-o", "json"))["items"]
+        if {n["metadata"]["name"] for n in found if condition(n)} >= set(names):
             return
         time.sleep(0.5)
-    raise LabError("kwok did not make the simulated nodes Ready; see "
-                   f"{log_file('kwok')}:\n{tail(log_file('kwok'))}")
+    raise LabError(failure)
 
 
 # --- the collection under test -----------------------------------------------------------
@@ -521,9 +661,15 @@ def cmd_up(args) -> None:
     if fresh:
         shutil.rmtree(LAB_DIR / "nodes", ignore_errors=True)  # pods and sockets of a past lab
     seed_gpu_hosts(nodes, fresh)
-    # NVIDIA's device plugin and GFD (idle until the GPU Operator is installed).
-    if subprocess.run([sys.executable, str(HERE / "nvidia_operands.py"), "start"], check=False).returncode:
-        raise LabError("NVIDIA's device plugin and GPU feature discovery could not start (see above)")
+    host = load_host()
+    for node in nodes:
+        write_node_root(node["name"], host)
+    check_started({component: start_background(component, str(HERE / script))
+                   for component, script in POD_RUNNERS.items()})
+    # The node runtime's first pass gives each node NFD's labels.
+    wait_nodes(bin_dir, [node["name"] for node in nodes],
+               lambda n: NFD_LABELS_ANNOTATION in n["metadata"].get("annotations", {}),
+               f"the node runtime did not label the nodes as NFD does; see {log_file('nvidia-operands')}")
     (LAB_DIR / "env").write_text("".join(f"export {k}={v!r}\n"
                                          for k, v in env_exports(bin_dir, charts).items()))
     log(f"up in {time.monotonic() - started:.1f}s: apiserver https://127.0.0.1:{APISERVER_PORT}, "
@@ -566,7 +712,7 @@ def cmd_down(_args) -> None:  # pylint: disable=unused-argument
 def cmd_status(args) -> None:
     """Prints each component's state; exits 1 unless the whole lab runs."""
     all_running = True
-    for component in COMPONENTS:
+    for component in (*COMPONENTS, *POD_RUNNERS):
         pid = running_pid(component)
         all_running = all_running and pid is not None
         if not args.quiet:

@@ -4,7 +4,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ensure_venv
 lab_up
-start_simulators
+# KAI's scheduler, binder and friends run as processes (tests/lab/kai.sh).
+"$REPO/tests/lab/kai.sh" start
 export ANSIBLE_COLLECTIONS_PATH
 ANSIBLE_COLLECTIONS_PATH="$(collections_path)"
 step "ansible-playbook -i inventories/lab playbooks/site.yml"
