@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # go_build: build one Go command from a module at a pinned version, cached outside the
-# clone. Sourced by tests/lab/build.sh (the lab's binaries) and tests/lab/kai.sh (KAI).
+# clone; go_build_local: the lab's own Go code; go_module_dir: a pinned module's source.
+# Sourced by tests/lab/build.sh (the lab's binaries), operator_build.sh (NVIDIA's GPU
+# Operator controller), operator_chart.sh (its chart) and kai.sh (KAI).
 #
 # The caller sets: cache (cache root), bin_dir (directory that gets a symlink per tool),
 # and defines log and die.
@@ -80,10 +82,10 @@ go_build_local() {
 # go_module_dir MODULE VERSION SUM
 # Downloads MODULE@VERSION from the module proxy (if not cached) and prints its directory,
 # after checking the module's h1: hash against SUM: for versions the checksum database does
-# not list (the caller exempts MODULE with GONOSUMDB), the pin in versions.env is the check.
+# not list, the pin in versions.env is the check (the download itself skips the database).
 go_module_dir() {
   local module=$1 version=$2 want=$3 json sum dir
-  json=$(GOFLAGS=-modcacherw go mod download -json "$module@$version" 2>&1) \
+  json=$(GONOSUMDB=$module GOFLAGS=-modcacherw go mod download -json "$module@$version" 2>&1) \
     || die "could not download $module@$version from the Go module proxy ($(go env GOPROXY)): $(sed -n 's/.*"Error": "\(.*\)",*/\1/p' <<<"$json")"
   sum=$(sed -n 's/^[[:space:]]*"Sum": "\(.*\)",*/\1/p' <<<"$json")
   dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*/\1/p' <<<"$json")
