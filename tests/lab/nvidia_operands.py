@@ -149,9 +149,9 @@ def pod_plan(pod: dict, operand: Operand) -> dict:
 
     mounts = {}
     for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
-        for mount in container.get("volumeMounts") or []:
-            if mount["mountPath"] in FIXED_PATHS and mount["name"] in dirs:
-                mounts[mount["mountPath"]] = str(dirs[mount["name"]])
+        for volume_mount in container.get("volumeMounts") or []:
+            if volume_mount["mountPath"] in FIXED_PATHS and volume_mount["name"] in dirs:
+                mounts[volume_mount["mountPath"]] = str(dirs[volume_mount["name"]])
     mounts[lab.NVIDIA_CAPS] = str(lab.host_path(node, lab.NVIDIA_CAPS))
     if spec.get("automountServiceAccountToken") is not False:
         mounts[pods.SERVICE_ACCOUNT_DIR] = str(pod_dir(pod) / "serviceaccount")
