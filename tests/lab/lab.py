@@ -47,7 +47,6 @@ READY_TIMEOUT_S = 90
 SERVICE_CIDR = "10.96.0.0/24"
 # Marks the nodes kwok simulates; kwok manages only nodes carrying this annotation.
 KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
-POOL_LABEL = "fractional.gpu/pool"
 
 # Processes in start order; down stops them in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -465,19 +464,21 @@ def nfd_labels(host: dict) -> dict:
 def load_nodes(extra_nodes: int) -> list[dict]:
     description = yaml.safe_load(NODES_FILE.read_text())
     nodes = list(description["nodes"])
-    # Scale tests: copies of the first node's shape, in a pool of their own.
+    # Scale tests: copies of the first node's shape (the benchmark's inventory puts them in
+    # a pool of their own).
     template = nodes[0]
     for index in range(extra_nodes):
         node = copy.deepcopy(template)
         node["name"] = f"gpu-scale-{index}"
-        node["pool"] = "scale"
         nodes.append(node)
     return nodes
 
 
 def node_manifest(node: dict, host: dict) -> dict:
-    """A node as its kubelet registers it: NFD's labels come from the node runtime, GPU
-    labels and capacity from NVIDIA's GPU feature discovery and device plugin."""
+    """A node as its kubelet registers it, before the GPU Operator: NFD's labels come from
+    the node runtime, nvidia.com/gpu.present from the operator's controller (from NFD's PCI
+    label), the other GPU labels and the capacity from NVIDIA's GPU feature discovery and
+    device plugin, the pool label from the collection (from the inventory)."""
     name = node["name"]
     capacity = {"cpu": "64", "memory": "512Gi", "pods": "110"}
     return {
@@ -492,11 +493,6 @@ def node_manifest(node: dict, host: dict) -> dict:
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
                 "type": "kwok",
-                POOL_LABEL: node["pool"],
-                # The operator's mark of a GPU node, which its controller sets from NFD's
-                # PCI label; set here too, for playbooks that select GPU nodes by it
-                # before the operator is installed.
-                "nvidia.com/gpu.present": "true",
             },
         },
         "spec": {},

@@ -1,24 +1,9 @@
 #!/usr/bin/env bash
 # The README's main command (`make demo`): bring the lab up and run playbooks/site.yml
-# against it with the example inventory.
-#
-# site.yml's first play reads the GPU labels NVIDIA's GPU feature discovery gives each node,
-# which it does only once the GPU Operator runs: the demo installs the operator first
-# (playbooks/gpu_operator.yml, which site.yml runs again, changing nothing) and waits for
-# those labels.
+# against it with the example inventory. The lab's GPU nodes start as a real cluster's do
+# before the GPU Operator (NFD's labels only): site.yml installs the operator, labels the
+# pools from the inventory, waits for GPU feature discovery and converges.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-
-# wait_for_gpu_labels: until every GPU node carries GPU feature discovery's product label.
-wait_for_gpu_labels() {
-  local deadline=$((SECONDS + 180)) missing
-  while true; do
-    missing=$(kubectl get nodes -l 'nvidia.com/gpu.present=true,!nvidia.com/gpu.product' -o name)
-    [[ -z $missing ]] && return
-    ((SECONDS < deadline)) || die "no GPU feature discovery labels after 180 s on: ${missing//$'\n'/ }"
-    sleep 2
-  done
-}
-
 ensure_venv
 lab_up
 # KAI's scheduler, binder and friends run as processes (tests/lab/kai.sh).
@@ -26,9 +11,6 @@ lab_up
 export ANSIBLE_COLLECTIONS_PATH
 ANSIBLE_COLLECTIONS_PATH="$(collections_path)"
 cd "$REPO" || exit 1
-step "ansible-playbook -i inventories/lab playbooks/gpu_operator.yml"
-ansible-playbook -i inventories/lab playbooks/gpu_operator.yml "$@"
-wait_for_gpu_labels
 step "ansible-playbook -i inventories/lab playbooks/site.yml"
 ansible-playbook -i inventories/lab playbooks/site.yml "$@"
 step "The lab keeps running: \`source .lab/env\` for kubectl; \`make lab-down\` stops it"
