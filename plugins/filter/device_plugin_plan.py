@@ -18,6 +18,8 @@ description:
 - Given valid pools (see P(fractional.gpu.device_plugin_problems#filter)) and the cluster's nodes, selects
   each pool's nodes (by name, or by the pool label) and plans the C(nvidia.com/device-plugin.config) label
   changes and the ConfigMap data (one key per sharing pool plus a default key without sharing).
+- Names the GPU nodes whose device plugin and GPU feature discovery must restart, since NVIDIA's config
+  manager follows the node label only and a config changed under a key a node keeps needs a new pod.
 positional: _input, nodes, pool_label, default_key, mig_strategy, existing
 options:
   _input:
@@ -45,7 +47,8 @@ options:
     default: none
   existing:
     description:
-      - The ConfigMap's data now. Keys of pools not listed in O(_input) stay as they are.
+      - The ConfigMap's data now (empty when it does not exist). Keys of pools not listed in O(_input) stay
+        as they are.
     type: dict
     default: {}
 """
@@ -67,16 +70,19 @@ _value:
     the node labels change; the keys that go are removed only after no node names them), and C(sharing)
     (whether C(data) holds a key besides O(default_key), so that the ConfigMap and the ClusterPolicy's
     reference to it stay).
+  - C(restarts) (GPU nodes whose device plugin and GFD pods must restart: their config changed under the
+    key they keep).
   type: dict
 """
 
 
 def device_plugin_plan(pools, nodes, pool_label, default_key, mig_strategy="none", existing=None):
-    """Node assignments, label changes and the ConfigMap data for ``pools``."""
+    """Node assignments, label changes, the ConfigMap data and the restarts for ``pools``."""
     result = dpc.plan(pools, nodes, pool_label)
     result["data"] = dpc.configmap_data(pools, default_key, mig_strategy, existing)
     result["data_before_labels"] = dict(existing or {}, **result["data"])
     result["sharing"] = any(key != default_key for key in result["data"])
+    result["restarts"] = dpc.restarts(nodes, result["changes"], existing, result["data"], default_key)
     return result
 
 

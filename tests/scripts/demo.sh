@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The README's main command (`make demo`): bring the lab up and run playbooks/site.yml
-# against it with the example inventory.
+# against it with the example inventory. The lab's GPU nodes start as a real cluster's do
+# before the GPU Operator (NFD's labels only): site.yml installs the operator, labels the
+# pools from the inventory, waits for GPU feature discovery and converges.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ensure_venv
 lab_up
-start_simulators
+# KAI's scheduler, binder and friends run as processes (tests/lab/kai.sh).
+"$REPO/tests/lab/kai.sh" start
 export ANSIBLE_COLLECTIONS_PATH
 ANSIBLE_COLLECTIONS_PATH="$(collections_path)"
-step "ansible-playbook -i inventories/lab playbooks/site.yml"
 cd "$REPO" || exit 1
+step "ansible-playbook -i inventories/lab playbooks/site.yml"
 ansible-playbook -i inventories/lab playbooks/site.yml "$@"
 step "The lab keeps running: \`source .lab/env\` for kubectl; \`make lab-down\` stops it"

@@ -86,14 +86,18 @@ stage_molecule() {
   trap '"$VENV/bin/python" "$REPO/tests/lab/lab.py" down' EXIT
   lab_up
   # KAI's scheduler, binder and friends run as processes (tests/lab/kai.sh) for the
-  # kai_scheduler scenario; the other scenarios start the simulators they need.
+  # kai_scheduler scenario.
   "$REPO/tests/lab/kai.sh" start
-  local scenario
+  local scenario scenarios=(fresh_cluster)
   export ANSIBLE_COLLECTIONS_PATH
   ANSIBLE_COLLECTIONS_PATH="$(collections_path)"
+  # fresh_cluster first: it needs the GPU nodes as the lab starts them, before any
+  # scenario has installed the GPU Operator on them.
   for scenario in "$REPO"/extensions/molecule/*/; do
     scenario=$(basename "$scenario")
-    [[ $scenario == default ]] && continue
+    [[ $scenario == default || $scenario == fresh_cluster ]] || scenarios+=("$scenario")
+  done
+  for scenario in "${scenarios[@]}"; do
     step "molecule test -s $scenario"
     (cd "$REPO" && molecule test -s "$scenario")
   done
