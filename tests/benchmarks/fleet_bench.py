@@ -1,72 +1,154 @@
 # Copyright: fractional.gpu contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Wall time of a converged re-run of playbooks/site.yml at two fleet sizes, in one run.
+"""playbooks/site.yml on the lab at several fleet sizes, one run per size: what a converged
+rerun costs, and whether that cost depends on the node count.
 
-For each size the lab is started anew with that many GPU nodes (the lab's own, and copies
-of the first node's shape, an 8 x H100 node, in a pool of their own, pool_scale), site.yml
-runs once to converge, and then again: the second run is timed and must report changed=0.
-Prints one line per size and the ratio of the two times.
+For each size the lab is started anew with that many GPU nodes: the lab's own (nodes.yaml,
+MIG in host mode, time slicing, KAI; NVIDIA's device plugin and GFD run on them) and light
+scale nodes for the rest (`lab.py up --extra-nodes`, kept by the one stand-in process
+tests/lab/scale_nodes.py), in a pool of their own, pool_scale, time-sliced. Per size:
 
-The scale pool is time-sliced by default (--scale-strategy mig partitions it instead: every
-extra node then also runs nvidia-smi and NVML on its simulated host, which on 2 cores is
-mostly the cost of starting the simulator's processes).
+  first run   site.yml on the fresh cluster: the operator, pool labels, GPU discovery, MIG,
+              the device plugin configs, KAI, the summary (wall time)
+  rerun       site.yml again, converged: wall and CPU time (ansible-playbook and all its
+              children), changed (must be 0), peak RSS of ansible-playbook and its
+              children together (sampled), the API requests
 
-    python tests/benchmarks/fleet_bench.py [--sizes 10 100] [--forks 10] [--scale-strategy S]
+API requests: the lines the lab's apiserver writes to its audit log during the run for the
+collection's clients - the Kubernetes Python client's user agent (kubernetes.core's modules
+and the collection's own) and Helm's - counted by verb and resource.
 
-Run it with the lab's environment (`make lab-up` once builds everything; this script
-starts and stops the lab itself) and the venv's python.
+Targets (issue 13): rerun 100/10 <= 1.5x and 1000/10 <= 3x, changed=0 and the same API
+requests at every size, first run at 1000 nodes under 5 minutes.
+
+    python tests/benchmarks/fleet_bench.py [--sizes 10 100 1000] [--forks 10]
+
+Run it with the lab's environment (FGPU_LAB_* ports as for `make lab-up`) and the venv's
+python; it starts and stops the lab itself. On a shared machine wall times move with the
+load: the CPU column is the steadier figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = [sys.executable, str(REPO / "tests" / "lab" / "lab.py")]
+LAB_DIR = Path(os.environ.get("FGPU_LAB_DIR", REPO / ".lab"))
+AUDIT_LOG = LAB_DIR / "logs" / "audit.log"
 BASE_NODES = len(yaml.safe_load((REPO / "tests/lab/nodes.yaml").read_text())["nodes"])
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+# The collection's clients: kubernetes.core and the collection's modules (the Kubernetes
+# Python client), and Helm.
+CLIENTS = ("OpenAPI-Generator/", "Helm/")
+PAGE = 4096
 
 
-def scale_inventory(directory: Path, extra: int, strategy: str) -> Path:
-    """The extra nodes as one more pool of the lab inventory's gpu_nodes."""
+def scale_inventory(directory: Path, extra: int) -> Path:
+    """The light scale nodes as one more pool of the lab inventory's gpu_nodes."""
     path = directory / "scale.yml"
-    if strategy == "mig":
-        # The extra nodes copy the first node's shape (an H100 node of pool h100).
-        pool_vars = yaml.safe_load((REPO / "inventories/lab/group_vars/pool_h100.yml").read_text())
-    else:
-        pool_vars = {"pool_strategy": "time_slicing",
-                     "pool_time_slicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": 2}]}}
+    pool_vars = {"pool_strategy": "time_slicing",
+                 "pool_time_slicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": 2}]}}
     path.write_text(yaml.safe_dump({"all": {"children": {"gpu_nodes": {"children": {
         "pool_scale": {"hosts": {f"gpu-scale-{i}": None for i in range(extra)},
                        "vars": pool_vars}}}}}}))
     return path
 
 
-def site(inventory: Path, forks: int, env: dict) -> tuple[float, dict]:
+def tree_rss_kib(root: int) -> int:
+    """RSS of ``root`` and every descendant, in KiB (from /proc)."""
+    children, rss = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        rss[int(entry)] = int(fields[21]) * PAGE // 1024
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def audit_offset() -> int:
+    try:
+        return AUDIT_LOG.stat().st_size
+    except OSError:
+        return 0
+
+
+def api_requests(offset: int) -> Counter:
+    """The collection's requests in the audit log after ``offset``, by 'verb resource'."""
+    counts = Counter()
+    with open(AUDIT_LOG, "rb") as handle:
+        handle.seek(offset)
+        for line in handle:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if not str(event.get("userAgent", "")).startswith(CLIENTS):
+                continue
+            ref = event.get("objectRef") or {}
+            what = ref.get("resource") or event.get("requestURI", "?").split("?")[0]
+            counts[f"{event.get('verb')} {what}"] += 1
+    return counts
+
+
+def site(inventory: Path, forks: int, env: dict) -> dict:
+    offset = audit_offset()
     started = time.monotonic()
-    proc = subprocess.run(["ansible-playbook", "-i", str(REPO / "inventories/lab"), "-i",
-                           str(inventory), "-f", str(forks), str(REPO / "playbooks/site.yml")],
-                          cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.Popen(["ansible-playbook", "-i", str(REPO / "inventories/lab"), "-i",
+                             str(inventory), "-f", str(forks), str(REPO / "playbooks/site.yml")],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.25):
+            peak[0] = max(peak[0], tree_rss_kib(proc.pid))
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output = []
+    reader = threading.Thread(target=lambda: output.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    _pid, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.monotonic() - started
-    recap = {host: (int(changed), int(unreachable), int(failed))
-             for host, changed, unreachable, failed in RECAP.findall(proc.stdout)}
+    done.set()
+    reader.join()
+    sampler.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stdout = output[0] if output else ""
+    time.sleep(1)  # the audit log's last lines
     if proc.returncode != 0:
-        sys.exit(f"site.yml failed (rc={proc.returncode}):\n{proc.stdout[-4000:]}")
-    return elapsed, recap
+        sys.exit(f"site.yml failed (rc={proc.returncode}):\n{stdout[-4000:]}")
+    recap = {host: int(changed) for host, changed, _u, _f in RECAP.findall(stdout)}
+    return {"wall": elapsed, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": peak[0] / 1024,
+            "changed": sum(recap.values()), "requests": api_requests(offset)}
 
 
 def lab_env() -> dict:
     env = dict(os.environ)
-    for line in (Path(env.get("FGPU_LAB_DIR", REPO / ".lab")) / "env").read_text().splitlines():
+    for line in (LAB_DIR / "env").read_text().splitlines():
         key, _sep, value = line.removeprefix("export ").partition("=")
         env[key] = value.strip("'\"")
     env["ANSIBLE_COLLECTIONS_PATH"] = subprocess.run(
@@ -74,39 +156,60 @@ def lab_env() -> dict:
     return env
 
 
-def measure(size: int, forks: int, strategy: str) -> tuple[float, int]:
+def measure(size: int, forks: int) -> dict:
     extra = max(0, size - BASE_NODES)
     subprocess.run([*LAB, "down"], check=True, capture_output=True)
     subprocess.run([*LAB, "up", "--extra-nodes", str(extra)], check=True, capture_output=True)
     env = lab_env()
-    # KAI's components run as processes (as make demo starts them); the GPU Operator's
-    # controller, device plugin, GFD and MIG manager run with the lab, for their pods.
-    subprocess.run([str(REPO / "tests/lab/kai.sh"), "start"], check=True, capture_output=True,
-                   env=env)
+    # KAI's scheduler and friends, as make demo starts them.
+    subprocess.run([str(REPO / "tests/lab/kai.sh"), "start"], check=True, capture_output=True, env=env)
     with tempfile.TemporaryDirectory() as tmp:
-        inventory = scale_inventory(Path(tmp), extra, strategy)
-        site(inventory, forks, env)
-        elapsed, recap = site(inventory, forks, env)
-    changed = sum(c for c, _u, _f in recap.values())
-    print(f"{BASE_NODES + extra:4d} nodes: converged re-run of site.yml {elapsed:7.1f} s, "
-          f"changed={changed} over {len(recap)} hosts", flush=True)
-    return elapsed, changed
+        inventory = scale_inventory(Path(tmp), extra)
+        first = site(inventory, forks, env)
+        rerun = site(inventory, forks, env)
+    result = {"size": BASE_NODES + extra, "first": first["wall"], **rerun}
+    print(f"{result['size']:5d} nodes: first run {first['wall']:7.1f} s; rerun {rerun['wall']:7.1f} s "
+          f"wall, {rerun['cpu']:6.1f} s CPU, changed={rerun['changed']}, "
+          f"{sum(rerun['requests'].values())} API requests, peak RSS {rerun['rss_mib']:.0f} MiB",
+          flush=True)
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs=2, default=[10, 100])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--forks", type=int, default=10)
-    parser.add_argument("--scale-strategy", choices=["time_slicing", "mig"],
-                        default="time_slicing")
     args = parser.parse_args()
-    results = [measure(size, args.forks, args.scale_strategy) for size in args.sizes]
-    small, large = results[0][0], results[1][0]
-    print(f"ratio {args.sizes[1]}/{args.sizes[0]} nodes: {large / small:.2f}x time for "
-          f"{args.sizes[1] / args.sizes[0]:.0f}x nodes")
-    subprocess.run([*LAB, "down"], check=True, capture_output=True)
-    return 0 if all(changed == 0 for _e, changed in results) else 1
+    try:
+        results = [measure(size, args.forks) for size in args.sizes]
+    finally:
+        subprocess.run([*LAB, "down"], check=False, capture_output=True)
+    base = results[0]
+    print(f"\n{'nodes':>5}  {'rerun s':>8}  {'ratio':>6}  {'CPU s':>6}  {'CPU ratio':>9}  "
+          f"{'API requests':>12}  {'peak RSS MiB':>12}  {'first run s':>11}  changed")
+    for row in results:
+        print(f"{row['size']:5d}  {row['wall']:8.1f}  {row['wall'] / base['wall']:5.2f}x  {row['cpu']:6.1f}  "
+              f"{row['cpu'] / base['cpu']:8.2f}x  {sum(row['requests'].values()):12d}  "
+              f"{row['rss_mib']:12.0f}  {row['first']:11.1f}  {row['changed']}")
+    print("\nAPI requests of the converged rerun, by verb and resource:")
+    keys = sorted(set().union(*(row["requests"] for row in results)))
+    print("  " + " ".join(f"{row['size']:>6}" for row in results) + "  request")
+    for key in keys:
+        print("  " + " ".join(f"{row['requests'].get(key, 0):6d}" for row in results) + f"  {key}")
+    checks = {
+        "changed=0 at every size": all(row["changed"] == 0 for row in results),
+        "the same API requests at every size": len({sum(row["requests"].values()) for row in results}) == 1,
+    }
+    for row in results[1:]:
+        limit = 1.5 if row["size"] <= 100 else 3.0
+        checks[f"rerun {row['size']}/{base['size']} <= {limit}x"] = row["wall"] / base["wall"] <= limit
+        if row["size"] >= 1000:
+            checks[f"first run at {row['size']} nodes < 300 s"] = row["first"] < 300
+    print()
+    for name, ok in checks.items():
+        print(f"{'met' if ok else 'NOT MET'}: {name}")
+    return 0 if all(row["changed"] == 0 for row in results) else 1
 
 
 if __name__ == "__main__":

@@ -10,9 +10,13 @@ runtime (tests/lab/nvidia_operands.py) gives each node what NFD labels it with, 
 kubelet's device manager, and runs NVIDIA's device plugin and GPU feature discovery in the
 pods the GPU Operator's controller (run for real, tests/lab/gpu_operator.py) deploys.
 
-    lab.py up [--extra-nodes N]   start (or find running) and create the nodes
+    lab.py up [--extra-nodes N]   start (or find running) and create the nodes; N light
+                                  scale nodes more (tests/lab/scale_nodes.py)
     lab.py down                   stop everything it started; leaves no process or port
     lab.py status                 say what runs
+    lab.py scale N                exactly N light scale nodes on the running lab
+    lab.py apiserver stop|start   crash the apiserver (SIGKILL; --when-label SELECTOR: as
+                                  soon as a node matches), or start it again (faults)
     lab.py env                    print shell exports (KUBECONFIG, PATH, ...)
     lab.py collections            link this clone as ansible_collections/fractional/gpu, and
                                   check that Ansible resolves fractional.gpu to it alone
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import http.client
 import json
 import os
 import shutil
@@ -32,6 +37,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -55,7 +61,12 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 # operator controller, the node runtime with NVIDIA's device plugin and GPU feature
 # discovery, and the stand-in for the operator's MIG manager.
 POD_RUNNERS = {"gpu-operator": "gpu_operator.py", "nvidia-operands": "nvidia_operands.py",
-               "mig-manager": "mig_manager.py"}
+               "mig-manager": "mig_manager.py", "scale-nodes": "scale_nodes.py"}
+# The light scale nodes (up --extra-nodes): no simulated GPUs and no node runtime; the GPU
+# Operator deploys nothing there (OPERANDS_OFF), and tests/lab/scale_nodes.py, one process
+# for all of them, stands in for NFD, GFD and the device plugin (see its docstring).
+LIGHT_LABEL = "lab.fractional.gpu/light"
+OPERANDS_OFF = ("nvidia.com/gpu.deploy.operands", "false")
 # Carried in the environment of every process the node runtime starts (kubelets, pods and
 # containers), with the lab's directory, so that down finds them all.
 NODE_PROCESS_MARK = "FGPU_LAB_NODE_PROCESS"
@@ -84,6 +95,15 @@ def pki(name: str) -> Path:
 
 def kubeconfig_path() -> Path:
     return LAB_DIR / "kubeconfig"
+
+
+def audit_log() -> Path:
+    return LAB_DIR / "logs" / "audit.log"
+
+
+def light_nodes_file() -> Path:
+    """The light scale nodes' description, for tests/lab/scale_nodes.py."""
+    return LAB_DIR / "light-nodes.yaml"
 
 
 def pid_file(component: str) -> Path:
@@ -183,6 +203,17 @@ def write_kubeconfig() -> None:
     kubeconfig_path().write_text(yaml.safe_dump(config))
 
 
+def write_audit_policy() -> None:
+    """Every request once, when its answer is complete, at level Metadata (user, user agent,
+    verb, resource; no bodies): what the benchmarks count. Leases are left out."""
+    (LAB_DIR / "audit-policy.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+        "omitStages": ["RequestReceived", "ResponseStarted"],
+        # The nodes' heartbeats (kwok renews every node's lease) are noise here.
+        "rules": [{"level": "None", "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}]},
+                  {"level": "Metadata"}]}))
+
+
 # --- processes --------------------------------------------------------------------------
 
 def component_args(component: str, bin_dir: Path) -> list[str]:
@@ -209,7 +240,10 @@ def component_args(component: str, bin_dir: Path) -> list[str]:
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--authorization-mode=RBAC", "--allow-privileged=true",
                 "--enable-priority-and-fairness=false",
-                "--endpoint-reconciler-type=none"]
+                "--endpoint-reconciler-type=none",
+                f"--audit-policy-file={LAB_DIR / 'audit-policy.yaml'}",
+                f"--audit-log-path={audit_log()}", "--audit-log-format=json",
+                "--audit-log-maxsize=500", "--audit-log-maxbackup=2"]
     if component == "kube-controller-manager":
         return [str(bin_dir / "kube-controller-manager"), f"--kubeconfig={kubeconfig}",
                 f"--service-account-private-key-file={pki('sa.key')}",
@@ -461,24 +495,26 @@ def nfd_labels(host: dict) -> dict:
             f"{prefix}system-os_release.VERSION_ID.minor": minor}
 
 
-def load_nodes(extra_nodes: int) -> list[dict]:
+def load_nodes(extra_nodes: int) -> tuple[list[dict], list[dict]]:
+    """The lab's nodes (nodes.yaml), and ``extra_nodes`` light scale nodes shaped like the
+    first (the benchmark's inventory puts them in a pool of their own)."""
     description = yaml.safe_load(NODES_FILE.read_text())
     nodes = list(description["nodes"])
-    # Scale tests: copies of the first node's shape (the benchmark's inventory puts them in
-    # a pool of their own).
     template = nodes[0]
+    light = []
     for index in range(extra_nodes):
         node = copy.deepcopy(template)
         node["name"] = f"gpu-scale-{index}"
-        nodes.append(node)
-    return nodes
+        light.append(node)
+    return nodes, light
 
 
-def node_manifest(node: dict, host: dict) -> dict:
+def node_manifest(node: dict, host: dict, light: bool = False) -> dict:
     """A node as its kubelet registers it, before the GPU Operator: NFD's labels come from
     the node runtime, nvidia.com/gpu.present from the operator's controller (from NFD's PCI
     label), the other GPU labels and the capacity from NVIDIA's GPU feature discovery and
-    device plugin, the pool label from the collection (from the inventory)."""
+    device plugin, the pool label from the collection (from the inventory). A light scale
+    node carries LIGHT_LABEL, and OPERANDS_OFF so that the operator deploys nothing there."""
     name = node["name"]
     capacity = {"cpu": "64", "memory": "512Gi", "pods": "110"}
     return {
@@ -493,6 +529,7 @@ def node_manifest(node: dict, host: dict) -> dict:
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
                 "type": "kwok",
+                **(dict([(LIGHT_LABEL, "true"), OPERANDS_OFF]) if light else {}),
             },
         },
         "spec": {},
@@ -517,9 +554,10 @@ def kubectl(bin_dir: Path, *args: str, stdin: str | None = None) -> str:
     return proc.stdout
 
 
-def create_nodes(bin_dir: Path, nodes: list[dict]) -> None:
+def create_nodes(bin_dir: Path, nodes: list[dict], light: list[dict]) -> None:
     host = load_host()
-    items = [node_manifest(node, host) for node in nodes]
+    items = ([node_manifest(node, host) for node in nodes]
+             + [node_manifest(node, host, light=True) for node in light])
     manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
     # create (not apply): kwok and the kubelet stand-ins own the status afterwards.
     existing = set(kubectl(bin_dir, "get", "nodes", "-o", "name").split())
@@ -531,6 +569,16 @@ def create_nodes(bin_dir: Path, nodes: list[dict]) -> None:
                lambda n: any(c["type"] == "Ready" and c["status"] == "True"
                              for c in n.get("status", {}).get("conditions", [])),
                f"kwok did not make the simulated nodes Ready; see {log_file('kwok')}")
+
+
+def set_light_nodes(bin_dir: Path, light: list[dict]) -> None:
+    """Makes ``light`` the light scale nodes (for tests/lab/scale_nodes.py), deleting the
+    light nodes no longer in it; create_nodes creates the missing ones."""
+    light_nodes_file().write_text(yaml.safe_dump({"nodes": light}))
+    existing = set(kubectl(bin_dir, "get", "nodes", "-l", f"{LIGHT_LABEL}=true", "-o", "name").split())
+    gone = sorted(existing - {f"node/{node['name']}" for node in light})
+    if gone:
+        kubectl(bin_dir, "delete", *gone, "--wait=false")
 
 
 def wait_nodes(bin_dir: Path, names: list[str], condition, failure: str) -> None:
@@ -669,6 +717,7 @@ def cmd_up(args) -> None:
         shutil.rmtree(LAB_DIR / "etcd", ignore_errors=True)
         make_certs()
         write_kubeconfig()
+        write_audit_policy()
         try:
             for component in COMPONENTS:
                 start(component, bin_dir)
@@ -678,8 +727,9 @@ def cmd_up(args) -> None:
         except LabError:
             stop_all()
             raise
-    nodes = load_nodes(args.extra_nodes)
-    create_nodes(bin_dir, nodes)
+    nodes, light = load_nodes(args.extra_nodes)
+    set_light_nodes(bin_dir, light)
+    create_nodes(bin_dir, nodes, light)
     if fresh:
         shutil.rmtree(LAB_DIR / "nodes", ignore_errors=True)  # pods and sockets of a past lab
     seed_gpu_hosts(nodes, fresh)
@@ -689,13 +739,14 @@ def cmd_up(args) -> None:
     check_started({component: start_background(component, str(HERE / script))
                    for component, script in POD_RUNNERS.items()})
     # The node runtime's first pass gives each node NFD's labels.
-    wait_nodes(bin_dir, [node["name"] for node in nodes],
+    wait_nodes(bin_dir, [node["name"] for node in nodes + light],
                lambda n: NFD_LABELS_ANNOTATION in n["metadata"].get("annotations", {}),
                f"the node runtime did not label the nodes as NFD does; see {log_file('nvidia-operands')}")
     (LAB_DIR / "env").write_text("".join(f"export {k}={v!r}\n"
                                          for k, v in env_exports(bin_dir, charts).items()))
     log(f"up in {time.monotonic() - started:.1f}s: apiserver https://127.0.0.1:{APISERVER_PORT}, "
-        f"{len(nodes)} GPU nodes; `source {LAB_DIR / 'env'}` for kubectl")
+        f"{len(nodes)} GPU nodes{f' and {len(light)} light scale nodes' if light else ''}; "
+        f"`source {LAB_DIR / 'env'}` for kubectl")
 
 
 def leftover_processes() -> list[int]:
@@ -743,6 +794,61 @@ def cmd_status(args) -> None:
         raise SystemExit(1)
 
 
+def cmd_scale(args) -> None:
+    """On the running lab: exactly N light scale nodes, each with NFD's labels."""
+    if not running_pid("kube-apiserver"):
+        raise LabError("the lab does not run; start it first (tests/scripts/test.sh lab-up)")
+    bin_dir = build()
+    nodes, light = load_nodes(args.count)
+    set_light_nodes(bin_dir, light)
+    create_nodes(bin_dir, [], light)
+    wait_nodes(bin_dir, [node["name"] for node in light],
+               lambda n: NFD_LABELS_ANNOTATION in n["metadata"].get("annotations", {}),
+               f"the scale nodes' stand-in did not label them as NFD does; see {log_file('scale-nodes')}")
+    log(f"{len(light)} light scale node(s), {len(nodes)} GPU nodes")
+
+
+def wait_for_label(selector: str) -> str:
+    """Watches the nodes until one matches ``selector`` (a label selector); returns its name.
+    One watch stream, so that a caller acts within milliseconds of the change."""
+    ctx = ssl.create_default_context(cafile=str(pki("ca.crt")))
+    ctx.load_cert_chain(str(pki("admin.crt")), str(pki("admin.key")))
+    conn = http.client.HTTPSConnection("127.0.0.1", APISERVER_PORT, context=ctx, timeout=3600)
+    conn.request("GET", f"/api/v1/nodes?watch=true&labelSelector={urllib.parse.quote(selector)}")
+    response = conn.getresponse()
+    if response.status != 200:
+        raise LabError(f"watching nodes {selector}: HTTP {response.status}")
+    while True:
+        line = response.readline()
+        if not line:
+            raise LabError(f"the watch of nodes {selector} ended before a node matched")
+        event = json.loads(line)
+        if event.get("type") in ("ADDED", "MODIFIED"):
+            return event["object"]["metadata"]["name"]
+
+
+def cmd_apiserver(args) -> None:
+    """Crashes the apiserver (SIGKILL, as a dead machine or OOM kill would), at once or as
+    soon as a node carries a label (--when-label), or starts it again and waits until it
+    serves: the faults the scale scenarios put a run through."""
+    if args.action == "stop":
+        if args.when_label:
+            log(f"kube-apiserver dies when a node matches {args.when_label}")
+            log(f"{wait_for_label(args.when_label)} matches {args.when_label}")
+        pid = running_pid("kube-apiserver")
+        if pid:
+            os.killpg(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while running_pid("kube-apiserver") and time.monotonic() < deadline:
+                time.sleep(0.05)
+        pid_file("kube-apiserver").unlink(missing_ok=True)
+        log(f"kube-apiserver killed{f' (pid {pid})' if pid else ' (was not running)'}")
+        return
+    start("kube-apiserver", build())
+    wait_ready()
+    log("kube-apiserver serves again")
+
+
 def cmd_collections(_args) -> None:  # pylint: disable=unused-argument
     root = link_collection()
     check_collection(root)
@@ -759,13 +865,21 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up")
     up.add_argument("--extra-nodes", type=int, default=0,
-                    help="add N more simulated nodes shaped like the first (scale tests)")
+                    help="add N light scale nodes shaped like the first (tests/lab/scale_nodes.py)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("down").set_defaults(func=cmd_down)
     status = sub.add_parser("status")
     status.add_argument("--quiet", action="store_true", help="only the exit code")
     status.set_defaults(func=cmd_status)
     sub.add_parser("env").set_defaults(func=cmd_env)
+    scale = sub.add_parser("scale", help="exactly N light scale nodes on the running lab")
+    scale.add_argument("count", type=int)
+    scale.set_defaults(func=cmd_scale)
+    apiserver = sub.add_parser("apiserver", help="crash (stop) or start the apiserver")
+    apiserver.add_argument("action", choices=["stop", "start"])
+    apiserver.add_argument("--when-label", metavar="SELECTOR",
+                           help="stop: wait until a node matches this label selector first")
+    apiserver.set_defaults(func=cmd_apiserver)
     sub.add_parser("collections", help="link the clone as a collection; print the path"
                    ).set_defaults(func=cmd_collections)
     args = parser.parse_args(argv)
