@@ -514,7 +514,8 @@ def node_manifest(node: dict, host: dict, light: bool = False) -> dict:
     the node runtime, nvidia.com/gpu.present from the operator's controller (from NFD's PCI
     label), the other GPU labels and the capacity from NVIDIA's GPU feature discovery and
     device plugin, the pool label from the collection (from the inventory). A light scale
-    node carries LIGHT_LABEL, and OPERANDS_OFF so that the operator deploys nothing there."""
+    node carries LIGHT_LABEL, OPERANDS_OFF so that the operator deploys nothing there, and a
+    taint that keeps every other pod away."""
     name = node["name"]
     capacity = {"cpu": "64", "memory": "512Gi", "pods": "110"}
     return {
@@ -532,7 +533,8 @@ def node_manifest(node: dict, host: dict, light: bool = False) -> dict:
                 **(dict([(LIGHT_LABEL, "true"), OPERANDS_OFF]) if light else {}),
             },
         },
-        "spec": {},
+        # A light node takes no pod: nothing would run its containers (no node runtime).
+        "spec": {"taints": [{"key": LIGHT_LABEL, "value": "true", "effect": "NoSchedule"}]} if light else {},
         "status": {"capacity": capacity, "allocatable": dict(capacity),
                    # What the kubelet reports (the GPU Operator picks its container runtime
                    # from it); kwok fills the fields left empty.

@@ -29,6 +29,12 @@ stage_sanity() (
   dest="$root/ansible_collections/fractional/gpu"
   mkdir -p "$dest"
   (cd "$REPO" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$dest")
+  # The collection it depends on (galaxy.yml), beside it, as ansible-galaxy installs it:
+  # fractional.gpu.node_labels uses kubernetes.core's client and authentication options.
+  local k8s_core
+  k8s_core=$("$VENV/bin/python" -c 'import ansible_collections.kubernetes.core as c; print(list(c.__path__)[0])')
+  mkdir -p "$root/ansible_collections/kubernetes"
+  cp -r "$k8s_core" "$root/ansible_collections/kubernetes/core"
   # ansible-test's --venv mode bootstraps pip from a host this machine cannot reach; run it
   # in a venv of its own instead (outside the clone, keyed by the ansible-core pin) where
   # --requirements installs the linters it pins.

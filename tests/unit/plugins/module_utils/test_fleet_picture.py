@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ansible_collections.fractional.gpu.plugins.module_utils.fleet_picture import (
     gpu_bar,
@@ -172,3 +173,16 @@ def test_without_nvml_the_mig_layout_is_planned_and_placed():
     assert all(a <= b[0] for a, b in zip(ends, placed[1:])) and ends[-1] <= 8
     assert 'data-planned="true"' in gpu_bar(gpu) and "bar planned" in gpu_bar(gpu)
     assert planned_gpus(MIG_CONFIG, "nope", "NVIDIA-H100-80GB-HBM3", 1) is None
+
+
+def test_the_filter_names_the_collections_version_and_reads_the_nvml_reports():
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.fractional.gpu.plugins.filter.fleet_picture import collection_version, fleet_picture
+    version = yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
+    assert collection_version() == version
+    rows, counts, entries = summary_rows()
+    nodes = [{"metadata": {"name": name, "labels": {"nvidia.com/gpu.count": count}}} for name, count in counts.items()]
+    report = {"gpus": [{"index": i, "slices": 8, "instances": H100_LAYOUT} for i in range(2)]}
+    html = fleet_picture(rows, nodes, entries, MIG_CONFIG, {"gpu-h100-0": {"report": report}, "x": {"msg": "down"}},
+                         generated="2026-01-01T00:00:00Z")
+    assert "fractional.gpu %s" % version in html and 'data-planned="true"' not in html
