@@ -584,13 +584,14 @@ def set_light_nodes(bin_dir: Path, light: list[dict]) -> None:
 
 
 def wait_nodes(bin_dir: Path, names: list[str], condition, failure: str) -> None:
-    """Waits until every named node meets ``condition``."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    """Waits until every named node meets ``condition`` (longer for many nodes: a thousand
+    light nodes are labelled one patch each)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S + 0.2 * len(names)
     while time.monotonic() < deadline:
         found = json.loads(kubectl(bin_dir, "get", "nodes", "-o", "json"))["items"]
         if {n["metadata"]["name"] for n in found if condition(n)} >= set(names):
             return
-        time.sleep(0.5)
+        time.sleep(0.5 if len(names) < 100 else 3)
     raise LabError(failure)
 
 
