@@ -65,7 +65,9 @@ _value:
   type: dict
   contains:
     rows:
-      description: One per node - node, pool, gpu_model, strategy, expected, found, checks, ok, problems.
+      description:
+        - One per node - node, pool, gpu_model, strategy, expected, found, checks, ok, problems, and differs
+          (the resources it does not advertise as expected).
       type: list
       elements: dict
     table:
@@ -74,6 +76,11 @@ _value:
       elements: str
     ok:
       description: True when every node is as expected.
+      type: bool
+    settled:
+      description:
+        - True when every node advertises the resources expected of it (other problems aside); a device
+          plugin re-registers its resources a moment after a change.
       type: bool
 """
 

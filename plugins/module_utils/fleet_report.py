@@ -151,10 +151,10 @@ def report_row(node, pool, strategy, expected, checks=None, problems=None):
     problems = list(problems or [])
     # Resources at zero are as good as absent: the kubelet keeps a renamed one at 0.
     compared = set() if expected is None else set(expected) | {k for k, v in found.items() if v}
-    for name in sorted(compared):
-        if expected.get(name, 0) != found.get(name, 0):
-            problems.append("%s: expected %d, found %d"
-                            % (name, expected.get(name, 0), found.get(name, 0)))
+    differs = [name for name in sorted(compared) if expected.get(name, 0) != found.get(name, 0)]
+    for name in differs:
+        problems.append("%s: expected %d, found %d"
+                        % (name, expected.get(name, 0), found.get(name, 0)))
     for name, passed in sorted((checks or {}).items()):
         if passed is not True:
             problems.append("%s %s" % (name, passed if passed else "failed"))
@@ -168,6 +168,9 @@ def report_row(node, pool, strategy, expected, checks=None, problems=None):
         "checks": checks or {},
         "ok": not problems,
         "problems": problems,
+        # The resources the node does not advertise as expected (yet: a device plugin
+        # re-registers its resources after a change).
+        "differs": differs,
     }
 
 
@@ -207,7 +210,8 @@ def fleet_summary(nodes, pools, hosts=None, mig_config=None, mig_strategy=MIXED)
         rows.append(report_row(node, pool.get("pool", "-"), strategy, expected,
                                pool.get("checks"), problems))
     return {"rows": rows, "table": render_table(rows),
-            "ok": bool(rows) and all(row["ok"] for row in rows)}
+            "ok": bool(rows) and all(row["ok"] for row in rows),
+            "settled": not any(row["differs"] for row in rows)}
 
 
 def render_table(rows):

@@ -151,8 +151,8 @@ def summary_rows():
 def test_the_picture_is_built_from_the_summary_rows():
     rows, counts, entries = summary_rows()
     report = {"gpus": [{"index": i, "slices": 8, "instances": H100_LAYOUT} for i in range(2)]}
-    nodes = dict((n["node"], n) for n in picture_nodes(rows, counts, entries, MIG_CONFIG,
-                                                        {"gpu-h100-0": report}))
+    drawn = picture_nodes(rows, counts, entries, MIG_CONFIG, {"gpu-h100-0": report})
+    nodes = dict((n["node"], n) for n in drawn)
     assert [n["node"] for n in picture_nodes(rows, counts, entries)] == [r["node"] for r in rows]
     h100 = nodes["gpu-h100-0"]
     assert h100["ok"] and h100["gpus"][1]["instances"] == H100_LAYOUT and "planned" not in h100["gpus"][0]
@@ -169,7 +169,7 @@ def test_without_nvml_the_mig_layout_is_planned_and_placed():
     assert gpu["planned"] and gpu["slices"] == 8
     placed = sorted((i["start"], i["size"], i["profile"]) for i in gpu["instances"])
     assert sorted(p[2] for p in placed) == ["1g.10gb", "1g.10gb", "2g.20gb", "3g.40gb"]
-    ends = [start + size for start, size, _ in placed]
+    ends = [start + size for start, size, _profile in placed]
     assert all(a <= b[0] for a, b in zip(ends, placed[1:])) and ends[-1] <= 8
     assert 'data-planned="true"' in gpu_bar(gpu) and "bar planned" in gpu_bar(gpu)
     assert planned_gpus(MIG_CONFIG, "nope", "NVIDIA-H100-80GB-HBM3", 1) is None

@@ -91,6 +91,7 @@ def test_row_names_every_difference_and_failed_check():
     assert row["problems"] == ["nvidia.com/gpu: expected 0, found 8",
                                "nvidia.com/mig-1g.10gb: expected 16, found 0",
                                "nvml failed"]
+    assert row["differs"] == ["nvidia.com/gpu", "nvidia.com/mig-1g.10gb"]
 
 
 def test_table_has_header_rows_and_totals():
@@ -155,6 +156,10 @@ def test_summary_covers_exactly_the_hosts_in_scope():
     assert report["rows"][1]["problems"] == [NOT_VALIDATED]
     assert report["rows"][2]["problems"] == [NOT_IN_CLUSTER]
     assert not report["ok"] and report["table"][-1] == "3 node(s), 1 ok, 2 mismatched"
+    # Hosts that failed earlier or lack a node: nothing to wait for.
+    assert report["settled"]
+    assert not fleet_summary(nodes, {"gpu-a": {"pool": "h100", "strategy": "time_slicing", "time_slicing": {
+        "resources": [{"name": "nvidia.com/gpu", "replicas": 2}]}}}, hosts=["gpu-a"])["settled"]
 
 
 def test_summary_rows_name_what_cannot_be_told_instead_of_failing():
