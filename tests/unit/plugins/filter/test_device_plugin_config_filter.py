@@ -47,6 +47,22 @@ def test_plan_removes_a_key_only_after_the_labels():
     assert plan["sharing"] is False
 
 
+def test_plan_restarts_only_the_nodes_of_pools_in_scope_whose_config_changed():
+    def node(name, pool):
+        return {"metadata": {"name": name, "labels": {"fractional.gpu/pool": pool, "nvidia.com/gpu.present": "true",
+                                                      "nvidia.com/device-plugin.config": pool}}}
+    nodes = [node("a", "l40s"), node("b", "h100")]
+    first = FILTERS["device_plugin_plan"](POOLS + [{"name": "h100", "resources": [{"name": "nvidia.com/gpu", "replicas": 2}]}],
+                                          nodes, "fractional.gpu/pool", "default", "mixed", {})
+    # A run over the l40s pool alone with another config: h100's key and node stay as they are.
+    three = [{"name": "l40s", "resources": [{"name": "nvidia.com/gpu", "replicas": 3}]}]
+    plan = FILTERS["device_plugin_plan"](three, nodes, "fractional.gpu/pool", "default", "mixed", first["data"])
+    assert plan["restarts"] == ["a"]
+    assert plan["data"]["h100"] == first["data"]["h100"] and plan["changes"] == []
+    assert FILTERS["device_plugin_plan"](three, nodes, "fractional.gpu/pool", "default", "mixed",
+                                         plan["data"])["restarts"] == []
+
+
 def test_node_problems():
     problems = FILTERS["device_plugin_node_problems"]([NODE], POOLS, {"n": "l40s"})
     assert any("expected 4 (1 x 4 replicas)" in p for p in problems)
