@@ -315,7 +315,6 @@ def run_pod(plan_file: str) -> int:
     return 0
 
 
-
 # --- the agent: pods, kubelets and NFD of every node -------------------------------------
 
 def die_with_parent() -> None:
