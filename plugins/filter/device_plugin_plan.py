@@ -69,8 +69,8 @@ _value:
     the node labels change; the keys that go are removed only after no node names them), and C(sharing)
     (whether C(data) holds a key besides O(default_key), so that the ConfigMap and the ClusterPolicy's
     reference to it stay).
-  - C(restarts) (GPU nodes whose device plugin and GFD pods must restart: their config changed under the
-    key they keep).
+  - C(restarts) (GPU nodes whose device plugin and GFD pods must restart, as their config changed under
+    the key they keep).
   type: dict
 """
 
