@@ -64,14 +64,13 @@ _value:
   description:
   - C(problems) (pools selecting no node, unknown nodes, nodes in two pools), C(assignments) (node to
     config key, or null when its pool does not share), C(changes) (list of node and label value, null
-    to remove), C(labels) (the same changes as node to {label - value}, for M(fractional.gpu.node_labels)),
-    C(pools) (pool to nodes).
+    to remove), C(pools) (pool to nodes).
   - C(data) (the ConfigMap data once the run is done), C(data_before_labels) (the data to write before
     the node labels change; the keys that go are removed only after no node names them), and C(sharing)
     (whether C(data) holds a key besides O(default_key), so that the ConfigMap and the ClusterPolicy's
     reference to it stay).
-  - C(restarts) (GPU nodes whose device plugin and GFD pods must restart, since their config changed
-    under the key they keep).
+  - C(restarts) (GPU nodes whose device plugin and GFD pods must restart, as their config changed under
+    the key they keep).
   type: dict
 """
 

@@ -51,6 +51,12 @@ __metaclass__ = type
 # Node label the device plugin's config manager reads to pick a ConfigMap key.
 CONFIG_LABEL = "nvidia.com/device-plugin.config"
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"  # the GPU Operator's mark of a GPU node
+# The GPU Operator's DaemonSets that read the device plugin config (their name and their
+# `app` label; gpu-operator assets/state-device-plugin, assets/gpu-feature-discovery), and
+# the sidecar it adds to both when ClusterPolicy spec.devicePlugin.config names a ConfigMap
+# (controllers/object_controls.go handleDevicePluginConfig).
+CONFIG_DAEMONSETS = ("nvidia-device-plugin-daemonset", "gpu-feature-discovery")
+CONFIG_MANAGER = "config-manager"
 SHARED_SUFFIX = ".shared"
 STRATEGIES = {"timeSlicing": "time-slicing", "mps": "mps"}  # config key -> GFD label value
 MAX_RESOURCE_NAME_LENGTH = 63  # k8s-device-plugin api/config/v1 consts.go
@@ -511,3 +517,33 @@ def nodes_problems(nodes, pools, assignments):
         key = assignments[node_name]
         problems.extend(node_problems(node, by_key.get(key) if key else None))
     return problems
+
+
+def rollout_pending(daemonsets, configmap_name):
+    """How the GPU Operator's device plugin and GPU feature discovery DaemonSets are not yet
+    rolled out as the ClusterPolicy says: with ``configmap_name`` mounted and the config
+    manager sidecar (empty name: without either), every pod updated and available. The
+    operator re-renders both when the ClusterPolicy's reference changes, which restarts
+    their pods on every GPU node, also where the config itself did not change. A DaemonSet
+    that does not exist (its operand is disabled) is not waited for. Empty when done."""
+    pending = []
+    for daemonset in daemonsets:
+        meta = daemonset.get("metadata") or {}
+        if meta.get("name") not in CONFIG_DAEMONSETS:
+            continue
+        spec = ((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}
+        status = daemonset.get("status") or {}
+        mounted = set(((v.get("configMap") or {}).get("name")) for v in spec.get("volumes") or [])
+        sidecar = any(c.get("name") == CONFIG_MANAGER for c in spec.get("containers") or [])
+        where = "DaemonSet %s/%s" % (meta.get("namespace"), meta.get("name"))
+        if configmap_name and (configmap_name not in mounted or not sidecar):
+            pending.append("%s does not mount ConfigMap %s yet" % (where, configmap_name))
+        elif not configmap_name and sidecar:
+            pending.append("%s still runs the config manager" % where)
+        desired = status.get("desiredNumberScheduled", 0)
+        if (status.get("observedGeneration") != meta.get("generation")
+                or status.get("updatedNumberScheduled", 0) != desired
+                or status.get("numberAvailable", 0) != desired):
+            pending.append("%s has %s updated and %s available of %s pods" % (
+                where, status.get("updatedNumberScheduled", 0), status.get("numberAvailable", 0), desired))
+    return pending

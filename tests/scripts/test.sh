@@ -11,7 +11,11 @@ stage_unit() {
     (apt-get update -qq && apt-get install -y -qq chromium-headless-shell) >/dev/null 2>&1 \
       || die "could not install chromium-headless-shell (apt-get), which the report test needs"
   fi
-  (cd "$REPO" && FGPU_REQUIRE_BROWSER=1 python -m pytest -q tests/unit)
+  # The tests import the working tree (tests/unit/conftest.py); what they run through
+  # Ansible finds it through the same path as every other stage.
+  local collections
+  collections=$(collections_path)
+  (cd "$REPO" && ANSIBLE_COLLECTIONS_PATH="$collections" FGPU_REQUIRE_BROWSER=1 python -m pytest -q tests/unit)
 }
 
 stage_sanity() (

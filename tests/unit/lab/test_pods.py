@@ -81,7 +81,7 @@ def test_restarts_back_off_as_the_kubelets_do(monkeypatch):
     backoff = pods.Backoff()
     assert backoff.due()
     backoff.started()
-    assert [backoff.exited() for _attempt in range(7)] == [10, 20, 40, 80, 160, 300, 300]
+    assert [backoff.exited() for _restart in range(7)] == [10, 20, 40, 80, 160, 300, 300]
     assert not backoff.due() and backoff.restarts == 7
     now[0] += 300
     assert backoff.due()

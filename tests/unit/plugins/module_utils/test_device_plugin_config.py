@@ -272,6 +272,37 @@ def test_restarts_nodes_whose_config_changed_under_the_key_they_keep():
     assert dpc.restarts(nodes, [], after, after, "default") == []
 
 
+def daemonset(name, configmap=None, generation=2, observed=2, desired=6, updated=6, available=6):
+    """A DaemonSet as the GPU Operator renders it (gpu-operator handleDevicePluginConfig):
+    with a config reference, the ConfigMap volume and the config manager sidecar."""
+    containers = [{"name": "main"}] + ([{"name": dpc.CONFIG_MANAGER}] if configmap else [])
+    volumes = [{"name": "x", "hostPath": {"path": "/x"}}] + (
+        [{"name": configmap, "configMap": {"name": configmap}}] if configmap else [])
+    return {"metadata": {"name": name, "namespace": "gpu-operator", "generation": generation},
+            "spec": {"template": {"spec": {"containers": containers, "volumes": volumes}}},
+            "status": {"observedGeneration": observed, "desiredNumberScheduled": desired,
+                       "updatedNumberScheduled": updated, "numberAvailable": available}}
+
+
+def test_rollout_pending_until_both_daemonsets_run_as_the_policy_says():
+    plugin, gfd = dpc.CONFIG_DAEMONSETS
+    done = [daemonset(plugin, "cfg"), daemonset(gfd, "cfg"), daemonset("nvidia-dcgm-exporter")]
+    assert dpc.rollout_pending(done, "cfg") == []
+    # The operator has not re-rendered them yet (the reference was just set, or dropped).
+    assert dpc.rollout_pending(done, "") == [
+        "DaemonSet gpu-operator/nvidia-device-plugin-daemonset still runs the config manager",
+        "DaemonSet gpu-operator/gpu-feature-discovery still runs the config manager"]
+    assert dpc.rollout_pending([daemonset(plugin)], "cfg") == [
+        "DaemonSet gpu-operator/nvidia-device-plugin-daemonset does not mount ConfigMap cfg yet"]
+    # Re-rendered, rolling out node by node.
+    rolling = [daemonset(plugin, generation=3, observed=2), daemonset(gfd, updated=2, available=1)]
+    assert dpc.rollout_pending(rolling, "") == [
+        "DaemonSet gpu-operator/nvidia-device-plugin-daemonset has 6 updated and 6 available of 6 pods",
+        "DaemonSet gpu-operator/gpu-feature-discovery has 2 updated and 1 available of 6 pods"]
+    # An operand the ClusterPolicy disables has no DaemonSet to wait for.
+    assert dpc.rollout_pending([daemonset(plugin)], "") == []
+
+
 # --- node checks --------------------------------------------------------------------------
 
 def shared(count, replicas, renamed=False, product="NVIDIA-L40S", strategy="time-slicing"):
