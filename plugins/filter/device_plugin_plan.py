@@ -18,7 +18,9 @@ description:
 - Given valid pools (see P(fractional.gpu.device_plugin_problems#filter)) and the cluster's nodes, selects
   each pool's nodes (by name, or by the pool label) and plans the C(nvidia.com/device-plugin.config) label
   changes and the ConfigMap data (one key per sharing pool plus a default key without sharing).
-positional: _input, nodes, pool_label, default_key, default_mig_strategy
+- Names the GPU nodes whose device plugin and GPU feature discovery must restart, since NVIDIA's config
+  manager follows the node label only and a config changed under a key a node keeps needs a new pod.
+positional: _input, nodes, pool_label, default_key, default_mig_strategy, current_data
 options:
   _input:
     description: The pools.
@@ -42,6 +44,9 @@ options:
     description: C(flags.migStrategy) of the default config.
     type: str
     default: none
+  current_data:
+    description: The ConfigMap's data as the cluster holds it (null when it does not exist).
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -55,16 +60,17 @@ _value:
   description:
   - C(problems) (pools selecting no node, unknown nodes, nodes in two pools), C(assignments) (node to
     config key, or null when its pool does not share), C(changes) (list of node and label value, null
-    to remove), C(sharing) (whether any pool shares), C(pools) (pool to nodes) and C(data) (ConfigMap
-    data).
+    to remove), C(sharing) (whether any pool shares), C(pools) (pool to nodes), C(data) (ConfigMap
+    data) and C(restarts) (GPU nodes whose device plugin and GFD pods must restart).
   type: dict
 """
 
 
-def device_plugin_plan(pools, nodes, pool_label, default_key, default_mig_strategy="none"):
-    """Node assignments, label changes and the ConfigMap data for ``pools``."""
+def device_plugin_plan(pools, nodes, pool_label, default_key, default_mig_strategy="none", current_data=None):
+    """Node assignments, label changes, the ConfigMap data and the restarts for ``pools``."""
     result = dpc.plan(pools, nodes, pool_label)
     result["data"] = dpc.configmap_data(pools, default_key, default_mig_strategy)
+    result["restarts"] = dpc.restarts(nodes, result["changes"], current_data, result["data"], default_key)
     return result
 
 

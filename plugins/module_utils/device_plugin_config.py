@@ -41,6 +41,7 @@ __metaclass__ = type
 
 # Node label the device plugin's config manager reads to pick a ConfigMap key.
 CONFIG_LABEL = "nvidia.com/device-plugin.config"
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"  # the GPU Operator's mark of a GPU node
 FULL_GPU = "nvidia.com/gpu"
 MIG_PREFIX = "nvidia.com/mig-"
 SHARED_SUFFIX = ".shared"
@@ -385,6 +386,26 @@ def plan(pools, nodes, pool_label):
         "sharing": any(pool_defaults(p)["sharing"] for p in pools),
         "pools": members,
     }
+
+
+def restarts(nodes, changes, current_data, new_data, default_key):
+    """GPU nodes whose device plugin and GPU feature discovery must restart to read their
+    config: NVIDIA's config manager sidecar acts on a change of the node's
+    ``nvidia.com/device-plugin.config`` label only (k8s-device-plugin cmd/config-manager),
+    so a config changed in place, under the key a node keeps, reaches them only in a new
+    pod. ``current_data``: the ConfigMap's data before the change (None: none existed);
+    ``changes``: the label changes of the plan. Returns sorted node names."""
+    current_data = current_data or {}
+    changed = set(key for key, text in new_data.items() if key in current_data and current_data[key] != text)
+    relabelled = set(change["node"] for change in changes)
+    names = []
+    for node in nodes:
+        labels = _labels(node)
+        if labels.get(GPU_PRESENT_LABEL) != "true" or _name(node) in relabelled:
+            continue
+        if (labels.get(CONFIG_LABEL) or default_key) in changed:
+            names.append(_name(node))
+    return sorted(names)
 
 
 def _quantity(value):

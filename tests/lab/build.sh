@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Builds the lab's binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, kwok, helm) from their Go modules, once per version, into a cache outside the
+# kubectl, kwok, helm; NVIDIA's device plugin, GPU feature discovery and config manager; the
+# lab's kubelet stand-in) from their Go modules, once per version, into a cache outside the
 # clone: ${FGPU_CACHE:-~/.cache/fractional-gpu}/bin/<tool>-<version>/<tool>.
 # A second run finds every binary cached and returns in well under a second.
 #
 # Usage: tests/lab/build.sh            build whatever is missing
 #        tests/lab/build.sh --print-bin print the directory to put on PATH (after building)
+#        tests/lab/build.sh --device-plugins  build only NVIDIA's device plugin at every version
+#                                       in NVIDIA_DEVICE_PLUGIN_CHECKED and the pinned GFD, and
+#                                       print their paths
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +28,25 @@ command -v go >/dev/null 2>&1 || die "no Go toolchain on PATH; install Go 1.24 o
 source "$here/go_build.sh"
 
 mkdir -p "$bin_dir"
+nvidia_plugin_module=github.com/NVIDIA/k8s-device-plugin
+nvidia_plugin_ldflags="-X $nvidia_plugin_module/internal/info.version=$NVIDIA_DEVICE_PLUGIN_VERSION"
+if [[ ${1:-} == --device-plugins ]]; then
+  # The plugin at each version the collection's configs are checked against
+  # (tests/unit/plugins/test_device_plugin_upstream.py): not linked, printed.
+  for version in $NVIDIA_DEVICE_PLUGIN_CHECKED; do
+    GO_BUILD_CGO=1 GO_BUILD_NO_LINK=1 GO_BUILD_NOSUMDB=$NVIDIA_DEVICE_PLUGIN_NOSUMDB go_build nvidia-device-plugin \
+      "$nvidia_plugin_module" "$version" "$nvidia_plugin_module/cmd/nvidia-device-plugin" \
+      "-X $nvidia_plugin_module/internal/info.version=$version"
+    echo "$version $cache/bin/nvidia-device-plugin-$version/nvidia-device-plugin"
+  done
+  # And the lab's GPU feature discovery, compared with the real GPU's labels.
+  GO_BUILD_CGO=1 GO_BUILD_NO_LINK=1 GO_BUILD_NOSUMDB=$NVIDIA_DEVICE_PLUGIN_NOSUMDB go_build gpu-feature-discovery \
+    "$nvidia_plugin_module" "$NVIDIA_DEVICE_PLUGIN_VERSION" "$nvidia_plugin_module/cmd/gpu-feature-discovery" \
+    "$nvidia_plugin_ldflags"
+  echo "gfd $cache/bin/gpu-feature-discovery-$NVIDIA_DEVICE_PLUGIN_VERSION/gpu-feature-discovery"
+  exit 0
+fi
+
 k8s_minor=${KUBERNETES_VERSION#v1.}
 k8s_minor=${k8s_minor%%.*}
 # Without these the binaries report v0.0.0-master, and Helm refuses charts whose
@@ -52,6 +75,16 @@ ln -sf "$kwok_stages" "$bin_dir/kwok-stages.yaml"
 
 go_build helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
   "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+
+# NVIDIA's device plugin, GPU feature discovery and the config manager sidecar of both
+# (tests/lab/nvidia_operands.py runs them); go-nvml calls libnvidia-ml.so.1 through cgo.
+for tool in nvidia-device-plugin gpu-feature-discovery config-manager; do
+  GO_BUILD_CGO=1 GO_BUILD_NOSUMDB=$NVIDIA_DEVICE_PLUGIN_NOSUMDB go_build "$tool" "$nvidia_plugin_module" \
+    "$NVIDIA_DEVICE_PLUGIN_VERSION" "$nvidia_plugin_module/cmd/$tool" "$nvidia_plugin_ldflags"
+done
+# The kubelet's device manager, as the lab stands in for it (tests/lab/kubelet).
+go_build_local fgpu-kubelet "$here/kubelet"
+
 
 if [[ ${1:-} == --print-bin ]]; then
   echo "$bin_dir"

@@ -71,19 +71,6 @@ source "$here/go_build.sh"
 
 # --- build ------------------------------------------------------------------------------
 
-module_dir() {
-  # The checksum database has no entry for this version, so the go command cannot check
-  # the download; kai.sh checks it against the hash pinned in versions.env instead.
-  local json sum dir
-  json=$(GONOSUMDB="$KAI_MODULE" go mod download -json "$KAI_MODULE@$KAI_VERSION") \
-    || die "could not download $KAI_MODULE@$KAI_VERSION from the Go module proxy ($(go env GOPROXY))"
-  sum=$(sed -n 's/^[[:space:]]*"Sum": "\(.*\)",*/\1/p' <<<"$json")
-  dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*/\1/p' <<<"$json")
-  [[ $sum == "$KAI_MODULE_SUM" ]] \
-    || die "$KAI_MODULE@$KAI_VERSION has hash $sum, versions.env pins $KAI_MODULE_SUM; refusing it"
-  echo "$dir"
-}
-
 package_chart() {
   [[ -s $chart ]] && return
   local src="$1/deployments/kai-scheduler" work
@@ -106,7 +93,7 @@ cmd_build() {
   "$here/build.sh" >/dev/null  # helm, kubectl (cached)
   mkdir -p "$bin_dir"
   local started=$SECONDS dir component
-  dir=$(module_dir)
+  dir=$(go_module_dir "$KAI_MODULE" "$KAI_VERSION" "$KAI_MODULE_SUM")
   package_chart "$dir"
   local version_pkg="$KAI_MODULE/pkg/scheduler/version"
   local ldflags="-X $version_pkg.gitVersion=$KAI_VERSION -X $version_pkg.gitTreeState=clean"

@@ -4,8 +4,11 @@
 
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler run as local processes
 (built by tests/lab/build.sh); kwok keeps the simulated nodes Ready and runs their pods.
-Every node comes from one description file (tests/lab/nodes.yaml) and is labelled the way
-the GPU Operator's feature discovery labels a real GPU node.
+Every node comes from one description file (tests/lab/nodes.yaml) and starts as a GPU node
+does before the GPU Operator runs: no GPU labels or capacity of NVIDIA's. The lab's node
+runtime (tests/lab/nvidia_operands.py) gives each node what NFD labels it with, its
+kubelet's device manager, and runs NVIDIA's device plugin and GPU feature discovery in the
+pods the GPU Operator's controller (run for real, tests/lab/gpu_operator.py) deploys.
 
     lab.py up [--extra-nodes N]   start (or find running) and create the nodes
     lab.py down                   stop everything it started; leaves no process or port
@@ -48,12 +51,21 @@ POOL_LABEL = "fractional.gpu/pool"
 # Processes in start order; down stops them in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 # What runs in the containers of GPU Operator pods on kwok nodes, started with the lab (as a
-# kubelet would run them; each acts only while its pods exist): NVIDIA's operator controller
-# and the stand-in for its MIG manager.
-POD_RUNNERS = {"gpu-operator": "gpu_operator.py", "mig-manager": "mig_manager.py"}
-# Stand-ins for the GPU software that cannot run on kwok nodes, started on demand (by the
-# demo, or the Molecule scenarios that need them) with `<script> start`; down stops them.
-SIMULATORS = {"device-plugin-sim": "device_plugin_sim.py"}
+# kubelet would run them, tests/lab/pods.py; each acts only while its pods exist): NVIDIA's
+# operator controller, the node runtime with NVIDIA's device plugin and GPU feature
+# discovery, and the stand-in for the operator's MIG manager.
+POD_RUNNERS = {"gpu-operator": "gpu_operator.py", "nvidia-operands": "nvidia_operands.py",
+               "mig-manager": "mig_manager.py"}
+# Carried in the environment of every process the node runtime starts (kubelets, pods and
+# containers), with the lab's directory, so that down finds them all.
+NODE_PROCESS_MARK = "FGPU_LAB_NODE_PROCESS"
+# NFD's record of the labels it applied to a node.
+NFD_LABELS_ANNOTATION = "nfd.node.kubernetes.io/feature-labels"
+# A node's machine (write_node_root): where the driver's libnvidia-ml.so.1 sits, the MIG
+# capability minors the driver publishes, the kubelet's device plugin directory.
+DRIVER_LIBRARY_DIR = "/usr/lib/x86_64-linux-gnu"
+NVIDIA_CAPS = "/proc/driver/nvidia-caps"
+DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 
 
 class LabError(Exception):
@@ -62,19 +74,6 @@ class LabError(Exception):
 
 def log(msg: str) -> None:
     print(f"lab: {msg}", file=sys.stderr, flush=True)
-
-
-def gpu_models() -> dict:
-    """The simulated GPU models (tests/gpusim/models.yaml): the lab labels its nodes from the
-    simulated GPUs, as GPU feature discovery labels real nodes from the driver, never from
-    the collection's own table."""
-    return yaml.safe_load((REPO / "tests" / "gpusim" / "models.yaml").read_text())
-
-
-def gfd_product_label(product_name: str) -> str:
-    """GPU feature discovery's nvidia.com/gpu.product: the product name, blanks as '-'
-    (k8s-device-plugin internal/lm/resource.go)."""
-    return "-".join(product_name.split())
 
 
 # --- paths and state --------------------------------------------------------------------
@@ -246,11 +245,11 @@ def start(component: str, bin_dir: Path) -> None:
                        f"last lines of {log_file(component)}:\n{tail(log_file(component))}")
 
 
-def start_background(component: str, script: str) -> None:
-    """Runs ``script run`` (a lab simulator) in the background, in a process group of its
-    own, as ``component`` (its pid and log in the lab directory)."""
+def start_background(component: str, script: str) -> subprocess.Popen | None:
+    """Runs ``script run`` (a pod runner) in the background, in a process group of its own,
+    as ``component`` (its pid and log in the lab directory). None if it runs already."""
     if running_pid(component):
-        return
+        return None
     log_file(component).parent.mkdir(parents=True, exist_ok=True)
     pid_file(component).parent.mkdir(parents=True, exist_ok=True)
     with open(log_file(component), "ab") as out:
@@ -258,17 +257,37 @@ def start_background(component: str, script: str) -> None:
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     pid_file(component).write_text(str(proc.pid))
     log(f"{component} started, pid {proc.pid}, log {log_file(component)}")
+    return proc
 
 
-def stop_background(component: str, timeout_s: float = 20) -> None:
-    """Stops what start_background started, with everything in its process group."""
-    pid = running_pid(component)
-    if pid:
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while running_pid(component) and time.monotonic() < deadline:
-            time.sleep(0.2)
-    pid_file(component).unlink(missing_ok=True)
+def check_started(procs: dict[str, subprocess.Popen | None]) -> None:
+    """Fails for a background process that exited at start (a moment after)."""
+    time.sleep(0.5)
+    for component, proc in procs.items():
+        if proc is not None and proc.poll() is not None:
+            raise LabError(f"{component} exited at start (code {proc.returncode}); last lines of "
+                           f"{log_file(component)}:\n{tail(log_file(component))}")
+
+
+def stop_components(components, timeout_s: float = 20) -> list[str]:
+    """Stops the components' process groups together: SIGTERM, SIGKILL after ``timeout_s``.
+    Returns those that ran."""
+    running = {component: running_pid(component) for component in components}
+    running = {component: pid for component, pid in running.items() if pid}
+    for pid in running.values():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(running_pid(component) for component in running):
+        time.sleep(0.1)
+    for component, pid in running.items():
+        if running_pid(component):
+            os.killpg(pid, signal.SIGKILL)
+    for component in components:
+        pid_file(component).unlink(missing_ok=True)
+    return list(running)
 
 
 def runner_main(argv: list[str], doc: str, component: str, script: str, run) -> int:
@@ -280,9 +299,9 @@ def runner_main(argv: list[str], doc: str, component: str, script: str, run) -> 
     if command == "run":
         run()
     elif command == "start":
-        start_background(component, script)
+        check_started({component: start_background(component, script)})
     else:
-        stop_background(component)
+        stop_components([component])
     return 0
 
 
@@ -298,20 +317,11 @@ def stop_all() -> list[str]:
     if (LAB_DIR / "kai").is_dir():
         subprocess.run([str(HERE / "kai.sh"), "stop"], check=False, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-    for component in [*SIMULATORS, *POD_RUNNERS, *reversed(COMPONENTS)]:
-        pid = running_pid(component)
-        if pid:
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and running_pid(component):
-                time.sleep(0.1)
-            if running_pid(component):
-                os.killpg(pid, signal.SIGKILL)
-            stopped.append(component)
-        pid_file(component).unlink(missing_ok=True)
+    # The pod runners together (they need the apiserver to stop cleanly), then the control
+    # plane in reverse start order.
+    stopped += stop_components(POD_RUNNERS)
+    for component in reversed(COMPONENTS):
+        stopped += stop_components([component], timeout_s=15)
     return stopped
 
 
@@ -388,20 +398,54 @@ def load_host() -> dict:
     return yaml.safe_load(NODES_FILE.read_text())["host"]
 
 
-def node_root() -> Path:
-    """The files of the nodes' machines that pods mount as hostPath (one for all nodes)."""
-    return LAB_DIR / "node-root"
+def node_root(node: str) -> Path:
+    """The node's machine's files: where its pods' hostPath volumes are."""
+    return LAB_DIR / "nodes" / node / "root"
 
 
-def write_node_root(host: dict) -> None:
-    release = node_root() / "etc" / "os-release"
+def host_path(node: str, path: str) -> Path:
+    return node_root(node) / path.lstrip("/")
+
+
+def write_node_root(node: str, host: dict) -> None:
+    """What a GPU node's machine holds before any pod runs: its /etc/os-release; the driver's
+    libraries as a driver package installs them (libnvidia-ml is the simulated NVML; libcuda
+    an empty stand-in that nothing here loads, but NVIDIA's CDI spec generation lists it);
+    the MIG capability minors the driver publishes; the operator validator's status files
+    for a driver installed on the host; the kubelet's device plugin directory."""
+    release = host_path(node, "/etc/os-release")
     release.parent.mkdir(parents=True, exist_ok=True)
     release.write_text("".join(f'{key}="{value}"\n' for key, value in host["os_release"].items()))
+    sys.path.insert(0, str(REPO / "tests" / "gpusim"))
+    from gpusim import procfs, state  # pylint: disable=import-outside-toplevel
+    version = state.load(str(gpusim_dir() / f"{node}.state")).host.driver_version
+    libraries = host_path(node, DRIVER_LIBRARY_DIR)
+    libraries.mkdir(parents=True, exist_ok=True)
+    links = {f"libnvidia-ml.so.{version}": (gpusim_dir() / "lib" / "libnvidia-ml.so.1").resolve(),
+             "libnvidia-ml.so.1": f"libnvidia-ml.so.{version}", "libcuda.so.1": f"libcuda.so.{version}"}
+    for name, target in links.items():
+        link = libraries / name
+        if not (link.is_symlink() and os.readlink(link) == str(target)):
+            link.unlink(missing_ok=True)
+            link.symlink_to(target)
+    (libraries / f"libcuda.so.{version}").touch()
+    caps = host_path(node, NVIDIA_CAPS)
+    caps.mkdir(parents=True, exist_ok=True)
+    (caps / "mig-minors").write_text(procfs.mig_minors())
+    validations = host_path(node, "/run/nvidia/validations")
+    validations.mkdir(parents=True, exist_ok=True)
+    # validator/main.go createStatusFile for a host driver (root "/", seen at /host).
+    (validations / "driver-ready").write_text(
+        "IS_HOST_DRIVER=true\nNVIDIA_DRIVER_ROOT=/\nDRIVER_ROOT_CTR_PATH=/host\n"
+        "NVIDIA_DEV_ROOT=/\nDEV_ROOT_CTR_PATH=/host\n")
+    (validations / "toolkit-ready").write_text("")
+    host_path(node, DEVICE_PLUGIN_DIR).mkdir(parents=True, exist_ok=True)
 
 
 def nfd_labels(host: dict) -> dict:
     """What Node Feature Discovery labels a node with an NVIDIA GPU (PCI vendor 10de) and
-    this kernel and OS with (its default configuration)."""
+    this kernel and OS with (its default configuration); the node runtime applies them
+    with the feature files GPU feature discovery writes (tests/lab/nvidia_operands.py)."""
     prefix = "feature.node.kubernetes.io/"
     kernel = host["kernel"].split("-", maxsplit=1)[0].split(".")
     version = str(host["os_release"]["VERSION_ID"])
@@ -430,11 +474,11 @@ def load_nodes(extra_nodes: int) -> list[dict]:
     return nodes
 
 
-def node_manifest(node: dict, models: dict, host: dict) -> dict:
-    model = models[node["gpu"]["model"]]
-    count = int(node["gpu"]["count"])
+def node_manifest(node: dict, host: dict) -> dict:
+    """A node as its kubelet registers it: NFD's labels come from the node runtime, GPU
+    labels and capacity from NVIDIA's GPU feature discovery and device plugin."""
     name = node["name"]
-    capacity = {"cpu": "64", "memory": "512Gi", "pods": "110", "nvidia.com/gpu": str(count)}
+    capacity = {"cpu": "64", "memory": "512Gi", "pods": "110"}
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -448,13 +492,10 @@ def node_manifest(node: dict, models: dict, host: dict) -> dict:
                 "kubernetes.io/arch": "amd64",
                 "type": "kwok",
                 POOL_LABEL: node["pool"],
-                # As GPU feature discovery labels a GPU node.
+                # The operator's mark of a GPU node, which its controller sets from NFD's
+                # PCI label; set here too, for playbooks that select GPU nodes by it
+                # before the operator is installed.
                 "nvidia.com/gpu.present": "true",
-                "nvidia.com/gpu.product": gfd_product_label(model["product_name"]),
-                "nvidia.com/gpu.count": str(count),
-                "nvidia.com/gpu.memory": str(model["memory_mib"]),
-                "nvidia.com/mig.capable": str(bool(model["profiles"])).lower(),
-                **nfd_labels(host),
             },
         },
         "spec": {},
@@ -480,29 +521,30 @@ def kubectl(bin_dir: Path, *args: str, stdin: str | None = None) -> str:
 
 
 def create_nodes(bin_dir: Path, nodes: list[dict]) -> None:
-    models = gpu_models()
     host = load_host()
-    items = [node_manifest(node, models, host) for node in nodes]
+    items = [node_manifest(node, host) for node in nodes]
     manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-    # create (not apply): kwok and the simulated device plugin own the status afterwards.
+    # create (not apply): kwok and the kubelet stand-ins own the status afterwards.
     existing = set(kubectl(bin_dir, "get", "nodes", "-o", "name").split())
     new = [item for item in items if f"node/{item['metadata']['name']}" not in existing]
     if new:
         manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": new})
         kubectl(bin_dir, "create", "-f", "-", stdin=manifest)
+    wait_nodes(bin_dir, [item["metadata"]["name"] for item in items],
+               lambda n: any(c["type"] == "Ready" and c["status"] == "True"
+                             for c in n.get("status", {}).get("conditions", [])),
+               f"kwok did not make the simulated nodes Ready; see {log_file('kwok')}")
+
+
+def wait_nodes(bin_dir: Path, names: list[str], condition, failure: str) -> None:
+    """Waits until every named node meets ``condition``."""
     deadline = time.monotonic() + READY_TIMEOUT_S
-    names = [item["metadata"]["name"] for item in items]
     while time.monotonic() < deadline:
-        ready = json.loads(kubectl(bin_dir, "get", "nodes", "-o", "json"))["items"]
-        ready_names = {
-            n["metadata"]["name"] for n in ready
-            if any(c["type"] == "Ready" and c["status"] == "True"
-                   for c in n.get("status", {}).get("conditions", []))}
-        if all(name in ready_names for name in names):
+        found = json.loads(kubectl(bin_dir, "get", "nodes", "-o", "json"))["items"]
+        if {n["metadata"]["name"] for n in found if condition(n)} >= set(names):
             return
         time.sleep(0.5)
-    raise LabError("kwok did not make the simulated nodes Ready; see "
-                   f"{log_file('kwok')}:\n{tail(log_file('kwok'))}")
+    raise LabError(failure)
 
 
 # --- the collection under test -----------------------------------------------------------
@@ -615,21 +657,54 @@ def cmd_up(args) -> None:
             stop_all()
             raise
     nodes = load_nodes(args.extra_nodes)
-    write_node_root(load_host())
     create_nodes(bin_dir, nodes)
+    if fresh:
+        shutil.rmtree(LAB_DIR / "nodes", ignore_errors=True)  # pods and sockets of a past lab
     seed_gpu_hosts(nodes, fresh)
-    for component, script in POD_RUNNERS.items():
-        start_background(component, str(HERE / script))
+    host = load_host()
+    for node in nodes:
+        write_node_root(node["name"], host)
+    check_started({component: start_background(component, str(HERE / script))
+                   for component, script in POD_RUNNERS.items()})
+    # The node runtime's first pass gives each node NFD's labels.
+    wait_nodes(bin_dir, [node["name"] for node in nodes],
+               lambda n: NFD_LABELS_ANNOTATION in n["metadata"].get("annotations", {}),
+               f"the node runtime did not label the nodes as NFD does; see {log_file('nvidia-operands')}")
     (LAB_DIR / "env").write_text("".join(f"export {k}={v!r}\n"
                                          for k, v in env_exports(bin_dir, charts).items()))
     log(f"up in {time.monotonic() - started:.1f}s: apiserver https://127.0.0.1:{APISERVER_PORT}, "
         f"{len(nodes)} GPU nodes; `source {LAB_DIR / 'env'}` for kubectl")
 
 
+def leftover_processes() -> list[int]:
+    """Processes of this lab's node stand-ins still alive (NODE_PROCESS_MARK)."""
+    mark = f"{NODE_PROCESS_MARK}={LAB_DIR}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if mark in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def cmd_down(_args) -> None:  # pylint: disable=unused-argument
     stopped = stop_all()
+    leftovers = leftover_processes()
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    sockets = list((LAB_DIR / "nodes").glob("*/root/var/lib/kubelet/device-plugins/*.sock"))
+    for socket_file in sockets:
+        socket_file.unlink(missing_ok=True)
     busy = [p for p in (ETCD_PORT, ETCD_PORT + 1, APISERVER_PORT) if port_in_use(p)]
     log(f"stopped {', '.join(stopped) or 'nothing (was not running)'}")
+    if leftovers or sockets:
+        log(f"removed what the stop left: processes {leftovers}, sockets {[str(s) for s in sockets]}")
     if busy:
         raise LabError(f"ports still in use after stop: {busy}")
 

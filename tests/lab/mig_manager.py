@@ -13,9 +13,9 @@ simulated GPUs), as the MIG manager only through nvidia-mig-parted.
 
 In each pod, as NVIDIA's MIG manager (mig-parted cmd/nvidia-mig-manager):
   - its config is the file CONFIG_FILE names in the container, i.e. the key of the
-    ConfigMap volume mounted there, as the kubelet last copied it: once when the pod
-    starts (a pod whose ConfigMap does not exist does not start), then every
-    ``FGPU_MIG_MANAGER_KUBELET_SYNC_S`` seconds (default 60, the kubelet's sync period);
+    ConfigMap volume mounted there, as the kubelet last projected it (tests/lab/pods.py:
+    when the pod starts, a pod whose ConfigMap does not exist does not start; then every
+    FGPU_LAB_KUBELET_SYNC_S seconds, default 60, the kubelet's sync period);
   - it applies the config its node's ``nvidia.com/mig.config`` label names when the pod
     starts and whenever that label's value changes, nothing else (an empty value is never
     applied);
@@ -56,6 +56,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab  # noqa: E402  pylint: disable=wrong-import-position
+import pods  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = "mig-manager"
 MANAGER_SELECTOR = "app=nvidia-mig-manager"
@@ -73,9 +74,7 @@ OPERANDS = {
 VALIDATION_PODS = ("app=nvidia-cuda-validator", "app=nvidia-device-plugin-validator")
 VALIDATOR_POD = "app=nvidia-operator-validator"
 POD_DELETE_TIMEOUT_S = 300
-KUBELET_SYNC_S = float(os.environ.get("FGPU_MIG_MANAGER_KUBELET_SYNC_S", "60"))
 MIG_PARTED = Path(__file__).resolve().parent / "mig_parted.py"
-GONE_AFTER_S = 60
 
 
 def log(msg: str) -> None:
@@ -87,7 +86,7 @@ def selector(text: str) -> str:
 
 
 def mounted_config(pod: dict) -> tuple[str, str] | None:
-    """(ConfigMap name, key) behind the container's CONFIG_FILE, or None."""
+    """(ConfigMap volume, key) behind the container's CONFIG_FILE, or None."""
     container = pod["spec"]["containers"][0]
     path = next((e.get("value", "") for e in container.get("env") or [] if e["name"] == "CONFIG_FILE"), "")
     directory, _sep, key = path.rpartition("/")
@@ -95,7 +94,7 @@ def mounted_config(pod: dict) -> tuple[str, str] | None:
     volume = next((v for v in pod["spec"].get("volumes") or [] if mount and v["name"] == mount["name"]), None)
     if not volume or "configMap" not in volume:
         return None
-    return volume["configMap"]["name"], key
+    return volume["name"], key
 
 
 def paused(value: str) -> str:
@@ -117,8 +116,9 @@ class Manager(threading.Thread):
         self.pod = pod
         self.node = pod["spec"]["nodeName"]
         self.namespace = pod["metadata"]["namespace"]
-        self.copy = lab.LAB_DIR / NAME / pod["metadata"]["uid"] / "config.yaml"
-        self.synced = 0.0
+        self.volumes = pods.ConfigMapVolumes(api, pod, lab.LAB_DIR / NAME / pod["metadata"]["uid"])
+        source = mounted_config(pod)
+        self.copy = self.volumes.directory / source[0] / source[1] if source else None
         self.applied: str | None = None
         self.stopping = threading.Event()
         container = pod["spec"]["containers"][0]
@@ -127,23 +127,6 @@ class Manager(threading.Thread):
 
     def say(self, msg: str) -> None:
         log(f"{self.node}: {msg}")
-
-    # --- the kubelet's side: the mounted copy -------------------------------------------
-
-    def sync_copy(self) -> bool:
-        """Refresh the mounted copy when due; False while the pod cannot start."""
-        if self.synced and time.monotonic() - self.synced < KUBELET_SYNC_S:
-            return True
-        source = mounted_config(self.pod)
-        cm = self.api.call("GET", f"/api/v1/namespaces/{self.namespace}/configmaps/{source[0]}") if source else None
-        if cm is None:
-            return bool(self.synced)  # a missing ConfigMap stops a pod from starting only
-        self.copy.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.copy.with_suffix(".tmp")
-        tmp.write_text((cm.get("data") or {}).get(source[1], ""))
-        os.replace(tmp, self.copy)
-        self.synced = time.monotonic()
-        return True
 
     # --- the node -------------------------------------------------------------------------
 
@@ -227,7 +210,7 @@ class Manager(threading.Thread):
 
     def step(self) -> None:
         """One look: the pod's first look at a set label, or a changed value, applies it."""
-        if self.sync_copy():
+        if self.copy is not None and self.volumes.sync()[0]:
             value = self.labels().get(CONFIG_LABEL, "")
             if value and value != self.applied:
                 self.applied = value
@@ -245,24 +228,17 @@ class Manager(threading.Thread):
 def run_loop() -> None:
     api = lab.Api()
     managers: dict[str, Manager] = {}
-    last_ok = time.monotonic()
-    while time.monotonic() - last_ok < GONE_AFTER_S:
-        try:
-            answer = api.call("GET", f"/api/v1/pods?labelSelector={selector(MANAGER_SELECTOR)}")
-            last_ok = time.monotonic()
-            running = {p["metadata"]["uid"]: p for p in (answer or {}).get("items", [])
-                       if (p.get("status") or {}).get("phase") == "Running" and p["spec"].get("nodeName")
-                       and not p["metadata"].get("deletionTimestamp")}
-            for uid in set(managers) - set(running):
-                managers.pop(uid).stopping.set()
-            for uid in set(running) - set(managers):
-                managers[uid] = Manager(api, running[uid])
-                managers[uid].start()
-                log(f"{running[uid]['spec']['nodeName']}: MIG manager of pod {running[uid]['metadata']['name']} started")
-        except (ConnectionError, RuntimeError) as exc:
-            log(f"pass failed: {exc}")
-        time.sleep(1)
-    log("the apiserver is gone; exiting")
+
+    def each_pass() -> None:
+        running = {p["metadata"]["uid"]: p for p in pods.running_pods(api, MANAGER_SELECTOR)}
+        for uid in set(managers) - set(running):
+            managers.pop(uid).stopping.set()
+        for uid in set(running) - set(managers):
+            managers[uid] = Manager(api, running[uid])
+            managers[uid].start()
+            log(f"{running[uid]['spec']['nodeName']}: MIG manager of pod {running[uid]['metadata']['name']} started")
+
+    pods.run_passes(each_pass, log, finish=lambda: [manager.stopping.set() for manager in managers.values()])
 
 
 def main(argv: list[str]) -> int:

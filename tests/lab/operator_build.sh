@@ -6,8 +6,9 @@
 # are the operand manifests the operator's container image carries in /opt/gpu-operator).
 # tests/lab/gpu_operator.py runs the binary against the lab.
 #
-# The checksum database has no entry for this pseudo-version, so the module is exempt from
-# it (GONOSUMDB) and its hash is checked against GPU_OPERATOR_MODULE_SUM instead.
+# The checksum database has no entry for this pseudo-version: go_module_dir checks the
+# module's hash against GPU_OPERATOR_MODULE_SUM, and the build then fetches it without the
+# database (GONOSUMDB).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,9 +27,9 @@ command -v go >/dev/null 2>&1 || die "no Go toolchain on PATH; install Go 1.24 o
 source "$here/go_build.sh"
 
 mkdir -p "$bin_dir"
-export GONOSUMDB=$module
 dir=$(go_module_dir "$module" "$GPU_OPERATOR_MODULE_VERSION" "$GPU_OPERATOR_MODULE_SUM")
 [[ -d $dir/assets/state-mig-manager ]] || die "$module@$GPU_OPERATOR_MODULE_VERSION has no assets/ directory"
+export GONOSUMDB=$module
 # The operator's Makefile stamps internal/info.version; the pseudo-version is what we have.
 go_build gpu-operator "$module" "$GPU_OPERATOR_MODULE_VERSION" "$module/cmd/gpu-operator" \
   "-X $module/internal/info.version=$GPU_OPERATOR_MODULE_VERSION"

@@ -38,20 +38,11 @@ bin_dir=$("$here/build.sh" --print-bin | tail -n 1)
 helm="$bin_dir/helm"
 [[ -x $helm ]] || die "helm was not built into $bin_dir; run tests/lab/build.sh"
 
-log "downloading $module@$GPU_OPERATOR_MODULE_VERSION from the Go module proxy (first time only)"
+# shellcheck source=tests/lab/go_build.sh
+source "$here/go_build.sh"
+src="$(go_module_dir "$module" "$GPU_OPERATOR_MODULE_VERSION" "$GPU_OPERATOR_MODULE_SUM")/deployments/gpu-operator"
 work=$(mktemp -d)
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
-# The checksum database has no entry for this pseudo-version here, so the module is exempt
-# from it (GONOSUMDB) and its hash is checked against the pin in versions.env instead.
-json=$(cd "$work" && GONOSUMDB=$module GOFLAGS=-modcacherw go mod download -json "$module@$GPU_OPERATOR_MODULE_VERSION") \
-  || die "go mod download failed: $(sed -n 's/.*"Error": "\(.*\)",*/\1/p' <<<"$json")"
-field() { sed -n "s/.*\"$1\": \"\(.*\)\",*/\1/p" <<<"$json" | head -n 1; }
-error=$(field Error)
-[[ -z $error ]] || die "go mod download: $error (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
-sum=$(field Sum)
-[[ $sum == "$GPU_OPERATOR_MODULE_SUM" ]] \
-  || die "module hash $sum differs from GPU_OPERATOR_MODULE_SUM=$GPU_OPERATOR_MODULE_SUM in versions.env; refusing the download"
-src="$(field Dir)/deployments/gpu-operator"
 [[ -f $src/Chart.yaml ]] || die "$module@$GPU_OPERATOR_MODULE_VERSION has no deployments/gpu-operator/Chart.yaml"
 
 chart="$work/gpu-operator"
@@ -65,7 +56,8 @@ chmod -R u+w "$chart"
 # false, and `helm package --dependency-update` would try to fetch it. So: package without
 # updating dependencies, and drop from this packaged copy's Chart.yaml (and Chart.lock) any
 # dependency that is not vendored. The lab installs with nfd.enabled=false and labels its
-# nodes the way NFD and GPU feature discovery would (tests/lab/lab.py).
+# nodes the way NFD would (tests/lab/nvidia_operands.py), with NVIDIA's GPU feature
+# discovery's labels.
 "$python" - "$chart" <<'PY'
 import os
 import sys

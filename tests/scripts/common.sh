@@ -34,17 +34,9 @@ collections_path() {
 
 # lab_env: start the lab (cached builds) and export what playbooks and tests need.
 lab_up() {
-  step "Starting the lab (kube-apiserver, etcd, controller-manager, scheduler, kwok)"
+  step "Starting the lab (kube-apiserver, etcd, controller-manager, scheduler, kwok; the containers of the GPU Operator's pods: NVIDIA's controller, device plugin and GFD, the MIG manager stand-in)"
   "$VENV/bin/python" "$REPO/tests/lab/lab.py" up "$@"
   # shellcheck disable=SC1091
   source "$FGPU_LAB_DIR/env"
 }
 
-# start_simulators: the stand-ins for the device plugin and feature discovery, which cannot
-# run on kwok nodes (tests/lab/device_plugin_sim.py), and KAI's real scheduler components as
-# processes (tests/lab/kai.sh). The lab itself runs the GPU Operator's controller and MIG
-# manager for the chart's pods (tests/lab/lab.py POD_RUNNERS).
-start_simulators() {
-  "$VENV/bin/python" "$REPO/tests/lab/device_plugin_sim.py" start
-  "$REPO/tests/lab/kai.sh" start
-}

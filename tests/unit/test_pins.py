@@ -30,3 +30,13 @@ def test_execution_environment_matches_the_sources():
     helm_arg = [step for step in ee["additional_build_steps"]["append_final"]
                 if step.startswith("ARG HELM_VERSION=")]
     assert helm_arg == ["ARG HELM_VERSION=" + lab_versions()["HELM_VERSION"]]
+
+
+def test_readme_names_the_versions_the_lab_runs():
+    """README's table of what is real in the lab says which versions run: those pinned."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## The lab, and what is real in the tests", 1)[1].split("\n## ", 1)[0]
+    versions = lab_versions()
+    for key in ("KUBERNETES_VERSION", "ETCD_VERSION", "HELM_VERSION", "KWOK_VERSION",
+                "GPU_OPERATOR_MODULE_VERSION", "KAI_VERSION", "NVIDIA_DEVICE_PLUGIN_VERSION"):
+        assert versions[key] in section, (key, versions[key])

@@ -86,6 +86,7 @@ def seed_model(key, count, out, node_name=None, driver_version="580.95.05", cuda
             pci_device_id=model["pci_device_id"] << 16 | NVIDIA_VENDOR_ID,
             pci_subsystem_id=model.get("pci_subsystem_id") or 0,
             memory_mib=model["memory_mib"], architecture=model["architecture"],
+            compute_capability=model["compute_capability"],
             mig_capable=bool(state.gi_profiles), memory_slices=memory_slices,
             compute_slices=compute_slices))
     Path(out).parent.mkdir(parents=True, exist_ok=True)

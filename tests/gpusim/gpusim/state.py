@@ -93,6 +93,8 @@ class Gpu:
     # PCI subsystem id, device << 16 | vendor (0x18BF10DE); 0: not known, the simulator then
     # reports pci_device_id there (state files written before this field read as 0).
     pci_subsystem_id: int = 0
+    # CUDA compute capability, "major.minor" ("": not known, NVML reports 0.0).
+    compute_capability: str = ""
 
 
 @dataclass

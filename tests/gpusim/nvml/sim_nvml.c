@@ -10,11 +10,13 @@
  * Functions this file does not define are absent from the library: pynvml then raises
  * NVMLError_FunctionNotFound, as with an older real driver.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
@@ -615,6 +617,8 @@ EXPORT const char *nvmlErrorString(nvmlReturn_t result)
     case NVML_ERROR_IN_USE: return "In use by another client";
     case NVML_ERROR_INSUFFICIENT_RESOURCES: return "Insufficient Resources";
     case NVML_ERROR_ARGUMENT_VERSION_MISMATCH: return "Version mismatch between passed in argument and library";
+    case NVML_ERROR_TIMEOUT: return "Timeout";
+    case NVML_ERROR_MEMORY: return "Insufficient Memory";
     default: return "Unknown Error";
     }
 }
@@ -1452,4 +1456,236 @@ EXPORT nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t mi
         return end(NVML_ERROR_INVALID_ARGUMENT);
     *device = &gpu_handles[migDevice->gpu];
     return end(NVML_SUCCESS);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * What NVIDIA's device plugin and GPU feature discovery (k8s-device-plugin, through
+ * go-nvml and go-nvlib) call besides the above. go-nvml calls the library's symbols
+ * directly, so each function they reach must exist; each returns what a real driver
+ * returns, or NVML_ERROR_NOT_SUPPORTED where a real A100/H100/H200 driver does.
+ */
+
+/* The NVML architecture enum of each architecture the state names (gpu.architecture). */
+static const struct {
+    const char *name;
+    nvmlDeviceArchitecture_t arch;
+} architectures[] = {
+    {"Ampere", NVML_DEVICE_ARCH_AMPERE},
+    {"Ada Lovelace", NVML_DEVICE_ARCH_ADA},
+    {"Hopper", NVML_DEVICE_ARCH_HOPPER},
+    {"Blackwell", NVML_DEVICE_ARCH_BLACKWELL},
+};
+
+static int architecture_of(const record_t *gpu)
+{
+    for (size_t i = 0; i < sizeof architectures / sizeof architectures[0]; i++)
+        if (strcasecmp(get(gpu, "architecture"), architectures[i].name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* A MIG device answers for its parent GPU here, as on a real driver. */
+EXPORT nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device, nvmlDeviceArchitecture_t *arch)
+{
+    record_t *gpu;
+    nvmlReturn_t ret = arch ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
+    if (ret != NVML_SUCCESS)
+        return ret;
+    int known = architecture_of(gpu);
+    *arch = known < 0 ? NVML_DEVICE_ARCH_UNKNOWN : architectures[known].arch;
+    return end(NVML_SUCCESS);
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int *major, int *minor)
+{
+    record_t *gpu;
+    nvmlReturn_t ret = major && minor ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
+    if (ret != NVML_SUCCESS)
+        return ret;
+    /* gpu.compute_capability, "9.0" (the simulator's model data); unknown: 0.0 */
+    *major = *minor = 0;
+    sscanf(get(gpu, "compute_capability"), "%d.%d", major, minor);
+    return end(NVML_SUCCESS);
+}
+
+/* Datacenter GPUs on current drivers; the real H200 reports 14. */
+EXPORT nvmlReturn_t nvmlDeviceGetBrand(nvmlDevice_t device, nvmlBrandType_t *type)
+{
+    record_t *gpu;
+    nvmlReturn_t ret = type ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
+    if (ret != NVML_SUCCESS)
+        return ret;
+    *type = NVML_BRAND_NVIDIA;
+    return end(NVML_SUCCESS);
+}
+
+/* /dev/nvidia<minor>: the GPU's index ([INFERRED]: the driver numbers GPUs in probe
+ * order, which is also NVML's order here; the real single-GPU H200 reports 0). */
+EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int *minorNumber)
+{
+    record_t *gpu;
+    nvmlReturn_t ret = minorNumber ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
+    if (ret != NVML_SUCCESS)
+        return ret;
+    if (is_mig_device(device))
+        return end(NVML_ERROR_NOT_SUPPORTED);
+    *minorNumber = (unsigned)num(gpu, "index");
+    return end(NVML_SUCCESS);
+}
+
+/* No NVLink fabric is simulated. Hopper and newer answer with the fabric state "not
+ * supported", as the real single-GPU H200 does (driver 580.159.04: NVML_SUCCESS, state 0,
+ * status 0, clique 0, cluster UUID zero, for both calls); older GPUs do not support the
+ * query (nvml.h: "For Hopper or newer fully supported devices"). */
+static nvmlReturn_t begin_fabric(nvmlDevice_t device, const void *info)
+{
+    record_t *gpu;
+    nvmlReturn_t ret = info ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
+    if (ret != NVML_SUCCESS)
+        return ret;
+    int known = architecture_of(gpu);
+    if (known < 0 || architectures[known].arch < NVML_DEVICE_ARCH_HOPPER)
+        return end(NVML_ERROR_NOT_SUPPORTED);
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, nvmlGpuFabricInfo_t *gpuFabricInfo)
+{
+    nvmlReturn_t ret = begin_fabric(device, gpuFabricInfo);
+    if (ret != NVML_SUCCESS)
+        return ret;
+    memset(gpuFabricInfo, 0, sizeof *gpuFabricInfo);
+    gpuFabricInfo->state = NVML_GPU_FABRIC_STATE_NOT_SUPPORTED;
+    return end(NVML_SUCCESS);
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, nvmlGpuFabricInfoV_t *gpuFabricInfo)
+{
+    if (gpuFabricInfo && gpuFabricInfo->version != nvmlGpuFabricInfo_v2 &&
+        gpuFabricInfo->version != nvmlGpuFabricInfo_v3)
+        return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+    nvmlReturn_t ret = begin_fabric(device, gpuFabricInfo);
+    if (ret != NVML_SUCCESS)
+        return ret;
+    unsigned version = gpuFabricInfo->version;
+    memset(gpuFabricInfo, 0, version == nvmlGpuFabricInfo_v2 ? sizeof(nvmlGpuFabricInfo_v2_t) : sizeof *gpuFabricInfo);
+    gpuFabricInfo->version = version;
+    gpuFabricInfo->state = NVML_GPU_FABRIC_STATE_NOT_SUPPORTED;
+    return end(NVML_SUCCESS);
+}
+
+/* Neither HMM nor ATS (the real H200: "Addressing Mode: None"). */
+EXPORT nvmlReturn_t nvmlDeviceGetAddressingMode(nvmlDevice_t device, nvmlDeviceAddressingMode_t *mode)
+{
+    if (!mode)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    if (mode->version != nvmlDeviceAddressingMode_v1)
+        return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+    record_t *gpu;
+    nvmlReturn_t ret = begin_device(device, &gpu);
+    if (ret != NVML_SUCCESS)
+        return ret;
+    mode->value = NVML_DEVICE_ADDRESSING_MODE_NONE;
+    return end(NVML_SUCCESS);
+}
+
+/* Attributes of a MIG device: its GPU instance's engines and memory, its compute
+ * instance's SMs; a whole GPU: not supported (nvml.h; the real H200 agrees). */
+EXPORT nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t device, nvmlDeviceAttributes_t *attributes)
+{
+    record_t *gpu;
+    nvmlReturn_t ret = attributes ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
+    if (ret != NVML_SUCCESS)
+        return ret;
+    if (!is_mig_device(device))
+        return end(NVML_ERROR_NOT_SUPPORTED);
+    record_t *gi = gi_record(device->gpu, device->gi), *ci = ci_record(device->gpu, device->gi, device->ci);
+    const record_t *gp = gi_profile(gpu, "id", num(gi, "profile"));
+    const record_t *cp = ci_profile(gpu, num(gi, "profile"), num(ci, "profile"));
+    if (!gp || !cp)
+        return end(NVML_ERROR_UNKNOWN);
+    memset(attributes, 0, sizeof *attributes);
+    attributes->multiprocessorCount = (unsigned)num(cp, "sm");
+    attributes->sharedCopyEngineCount = (unsigned)num(gp, "ce");
+    attributes->sharedDecoderCount = (unsigned)num(gp, "dec");
+    attributes->sharedEncoderCount = (unsigned)num(gp, "enc");
+    attributes->sharedJpegCount = (unsigned)num(gp, "jpeg");
+    attributes->sharedOfaCount = (unsigned)num(gp, "ofa");
+    attributes->gpuInstanceSliceCount = (unsigned)num(gp, "compute");
+    attributes->computeInstanceSliceCount = (unsigned)num(cp, "compute");
+    attributes->memorySizeMB = (unsigned long long)num(gp, "memory_mib");
+    return end(NVML_SUCCESS);
+}
+
+/* Events. The device plugin's health check registers XID and ECC events on every GPU
+ * and waits for them; no event is simulated, so a wait always times out. The supported
+ * set is the real H200's (driver 580.159.04: 0xff9f). */
+#define SUPPORTED_EVENTS                                                                           \
+    (nvmlEventTypeSingleBitEccError | nvmlEventTypeDoubleBitEccError | nvmlEventTypePState |       \
+     nvmlEventTypeXidCriticalError | nvmlEventTypeClock | nvmlEventTypePowerSourceChange |         \
+     nvmlEventMigConfigChange | nvmlEventTypeSingleBitEccErrorStorm | nvmlEventTypeDramRetirementEvent | \
+     nvmlEventTypeDramRetirementFailure | nvmlEventTypeNonFatalPoisonError | nvmlEventTypeFatalPoisonError | \
+     nvmlEventTypeGpuUnavailableError | nvmlEventTypeGpuRecoveryAction)
+
+struct nvmlEventSet_st {
+    unsigned long long registered[MAX_GPUS];
+};
+
+EXPORT nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set)
+{
+    nvmlReturn_t ret = set ? begin(0) : NVML_ERROR_INVALID_ARGUMENT;
+    if (ret != NVML_SUCCESS)
+        return ret;
+    *set = calloc(1, sizeof **set);
+    return end(*set ? NVML_SUCCESS : NVML_ERROR_MEMORY);
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t device, unsigned long long *eventTypes)
+{
+    record_t *gpu;
+    nvmlReturn_t ret = eventTypes ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
+    if (ret != NVML_SUCCESS)
+        return ret;
+    *eventTypes = SUPPORTED_EVENTS;
+    return end(NVML_SUCCESS);
+}
+
+EXPORT nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long eventTypes, nvmlEventSet_t set)
+{
+    record_t *gpu;
+    nvmlReturn_t ret = set ? begin_device(device, &gpu) : NVML_ERROR_INVALID_ARGUMENT;
+    if (ret != NVML_SUCCESS)
+        return ret;
+    /* nvml.h: per-instance events through MIG device handles are not supported. */
+    if (is_mig_device(device) || (eventTypes & ~SUPPORTED_EVENTS))
+        return end(NVML_ERROR_NOT_SUPPORTED);
+    set->registered[device->gpu] |= eventTypes;
+    return end(NVML_SUCCESS);
+}
+
+/* Sleeps without holding the library's call lock, so that other threads' calls go on. */
+EXPORT nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms)
+{
+    if (!set || !data)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&call_mutex);
+    int initialised = init_count > 0;
+    pthread_mutex_unlock(&call_mutex);
+    if (!initialised)
+        return NVML_ERROR_UNINITIALIZED;
+    struct timespec wait = {(time_t)(timeoutms / 1000), (long)(timeoutms % 1000) * 1000000L};
+    while (nanosleep(&wait, &wait) != 0 && errno == EINTR)
+        ;
+    return NVML_ERROR_TIMEOUT;
+}
+
+EXPORT nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
+{
+    pthread_mutex_lock(&call_mutex);
+    int initialised = init_count > 0;
+    pthread_mutex_unlock(&call_mutex);
+    if (!initialised)
+        return NVML_ERROR_UNINITIALIZED;
+    free(set);
+    return NVML_SUCCESS;
 }

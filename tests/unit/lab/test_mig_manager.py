@@ -100,7 +100,7 @@ def mutations(state):
 
 
 def test_reads_the_config_from_the_mounted_configmap():
-    assert mig_manager.mounted_config(manager_pod()) == ("custom-mig-config", "config.yaml")
+    assert mig_manager.mounted_config(manager_pod()) == ("mig-parted-config", "config.yaml")
 
 
 def test_pauses_the_operands_applies_and_restores_them(node):

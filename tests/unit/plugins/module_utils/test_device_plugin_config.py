@@ -219,6 +219,22 @@ def test_plan_without_sharing():
         "problems": [], "assignments": {}, "changes": [], "sharing": False, "pools": {"empty": []}}
 
 
+def test_restarts_nodes_whose_config_changed_under_the_key_they_keep():
+    gpu = {dpc.GPU_PRESENT_LABEL: "true"}
+    nodes = [node("kept", "l40s", labels=dict(gpu, **{dpc.CONFIG_LABEL: "l40s"})),
+             node("relabelled", "l40s", labels=gpu), node("default-user", labels=gpu),
+             node("other-key", labels=dict(gpu, **{dpc.CONFIG_LABEL: "a100"})),
+             node("no-gpu", labels={dpc.CONFIG_LABEL: "l40s"})]
+    changes = [{"node": "relabelled", "value": "l40s"}]
+    before = {"default": "d", "l40s": "four replicas", "a100": "a"}
+    after = {"default": "d", "l40s": "renamed", "a100": "a", "new": "n"}
+    assert dpc.restarts(nodes, changes, before, after, "default") == ["kept"]
+    assert dpc.restarts(nodes, changes, dict(before, default="old"), after, "default") == ["default-user", "kept"]
+    # A ConfigMap written for the first time: the pods that mount it are new anyway.
+    assert dpc.restarts(nodes, changes, None, after, "default") == []
+    assert dpc.restarts(nodes, [], after, after, "default") == []
+
+
 # --- node checks --------------------------------------------------------------------------
 
 def shared(count, replicas, renamed=False, product="NVIDIA-L40S", strategy="time-slicing"):
