@@ -166,7 +166,7 @@ def main():
                          exception=PYNVML_IMPORT_ERROR)
     try:
         data = load_config(params["config"], params["config_file"])
-        gpus, _calls = collect_gpus()
+        gpus = collect_gpus()
         name, desired, warnings = desired_from_config(data, params["config_name"], gpus,
                                                       params["allow_no_match"])
     except MigConfigError as exc:
