@@ -1,3 +1,5 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # shellcheck shell=bash
 # go_build: build one Go command from a module at a pinned version, cached outside the
 # clone. Sourced by tests/lab/build.sh (the lab's binaries) and tests/lab/kai.sh (KAI).
