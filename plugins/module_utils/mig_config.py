@@ -57,6 +57,7 @@ from ansible_collections.fractional.gpu.plugins.module_utils.mig_placement impor
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import effective_model
 
 VERSION = "v1"
+ENTRY_FIELDS = ("device-filter", "devices", "mig-enabled", "mig-devices")
 
 # The options every module that reads a mig-parted configuration takes, documented in
 # plugins/doc_fragments/mig_config.py.
@@ -76,7 +77,7 @@ def mig_config_module_args(**argument_spec):
     """AnsibleModule keyword arguments: the mig-parted config options plus the module's own."""
     return dict(argument_spec=dict(MIG_CONFIG_ARGUMENT_SPEC, **argument_spec),
                 supports_check_mode=True, **MIG_CONFIG_CHOICE)
-ENTRY_FIELDS = ("device-filter", "devices", "mig-enabled", "mig-devices")
+
 
 _PROFILE_KEY = re.compile(r"^(?:(\d+)c\.)?(\d+)g\.(\d+)gb(?:([+-])(.*))?$")
 _ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9.]*$")
