@@ -1,3 +1,5 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # The two commands the README documents, and their parts.
 .PHONY: demo test lab-up lab-down unit sanity lint ee molecule
 

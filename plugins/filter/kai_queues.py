@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters over KAI Scheduler queue trees; the logic lives in module_utils/kai_queues.py."""
 
 from __future__ import absolute_import, division, print_function

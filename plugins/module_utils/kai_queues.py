@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: fractional.gpu contributors
-# Apache-2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """KAI Scheduler queue trees: validation and the Kubernetes objects that express them.
 
 A queue tree is given as a flat list of queues, each naming its parent (or none, for a

@@ -59,6 +59,26 @@ from ansible_collections.fractional.gpu.plugins.module_utils.mig_state import ef
 VERSION = "v1"
 ENTRY_FIELDS = ("device-filter", "devices", "mig-enabled", "mig-devices")
 
+# The options every module that reads a mig-parted configuration takes, documented in
+# plugins/doc_fragments/mig_config.py.
+MIG_CONFIG_ARGUMENT_SPEC = {
+    "config": {"type": "dict"},
+    "config_file": {"type": "path"},
+    "config_name": {"type": "str"},
+    "allow_no_match": {"type": "bool", "default": False},
+}
+MIG_CONFIG_CHOICE = {
+    "mutually_exclusive": [("config", "config_file")],
+    "required_one_of": [("config", "config_file")],
+}
+
+
+def mig_config_module_args(**argument_spec):
+    """AnsibleModule keyword arguments: the mig-parted config options plus the module's own."""
+    return dict(argument_spec=dict(MIG_CONFIG_ARGUMENT_SPEC, **argument_spec),
+                supports_check_mode=True, **MIG_CONFIG_CHOICE)
+
+
 _PROFILE_KEY = re.compile(r"^(?:(\d+)c\.)?(\d+)g\.(\d+)gb(?:([+-])(.*))?$")
 _ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9.]*$")
 

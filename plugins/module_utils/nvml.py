@@ -82,7 +82,6 @@ class NvmlSession:
         if self.lib is None:
             raise NvmlError("pynvml (package nvidia-ml-py) is not installed")
         self._open = False
-        self.calls = 0  # NVML calls made, for the benchmark
         self._profiles_by_model = {}
 
     def __enter__(self):
@@ -107,7 +106,6 @@ class NvmlSession:
     # -- helpers --------------------------------------------------------------------------
 
     def _call(self, name, *args, **kwargs):
-        self.calls += 1
         return getattr(self.lib, name)(*args, **kwargs)
 
     def _is(self, exc, *names):
@@ -266,10 +264,9 @@ class NvmlSession:
 
 
 def collect_gpus(lib=None):
-    """Open a session, collect every GPU, close it. Returns (gpus, NVML call count)."""
+    """Open a session, collect every GPU (a list of GpuState), close it."""
     with NvmlSession(lib) as session:
-        gpus = session.collect()
-        return gpus, session.calls
+        return session.collect()
 
 
 def gpu_facts(gpu):

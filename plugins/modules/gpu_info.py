@@ -54,11 +54,6 @@ gpu_count:
   returned: always
   type: int
   sample: 8
-nvml_calls:
-  description: NVML calls the collection made.
-  returned: always
-  type: int
-  sample: 320
 gpus:
   description: One item per GPU, in NVML index order.
   returned: always
@@ -138,10 +133,10 @@ def main():
         module.fail_json(msg=missing_required_lib("nvidia-ml-py (pynvml)"),
                          exception=PYNVML_IMPORT_ERROR)
     try:
-        gpus, calls = collect_gpus()
+        gpus = collect_gpus()
     except NvmlError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, gpu_count=len(gpus), nvml_calls=calls,
+    module.exit_json(changed=False, gpu_count=len(gpus),
                      gpus=[gpu_facts(g) for g in gpus])
 
 

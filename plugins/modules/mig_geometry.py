@@ -39,24 +39,11 @@ description:
     fails, as C(mig-parted assert) does, unless O(allow_no_match=true).
   - If a command fails half-way, the task fails listing the commands already applied and the
     resulting layout; the next run starts from the observed state and converges.
+extends_documentation_fragment:
+  - fractional.gpu.mig_config
 author:
   - fractional.gpu contributors (@fractional-gpu)
 options:
-  config:
-    description:
-      - The mig-parted configuration itself (a mapping with C(version) and C(mig-configs)).
-      - Exactly one of O(config) and O(config_file) is required.
-    type: dict
-  config_file:
-    description:
-      - Path, on the managed host, of a mig-parted configuration file (YAML or JSON).
-      - Reading YAML needs PyYAML on the managed host.
-    type: path
-  config_name:
-    description:
-      - The configuration to apply, a key of C(mig-configs) (for example V(all-1g.10gb)).
-      - May be omitted when the file holds a single configuration.
-    type: str
   force:
     description:
       - Change GPUs even when processes run on them (their work is lost).
@@ -73,13 +60,6 @@ options:
       - The C(nvidia-smi) executable, a name looked up in E(PATH) or an absolute path.
     type: str
     default: nvidia-smi
-  allow_no_match:
-    description:
-      - Accept a configuration that selects none of the host's GPUs (nothing changes; a
-        warning says so). By default that fails, as C(mig-parted assert) does, since it is
-        most often a C(device-filter) written for another model.
-    type: bool
-    default: false
 attributes:
   check_mode:
     description: Can run in check mode and return the plan without changing anything.
@@ -93,7 +73,6 @@ attributes:
     platforms: posix
 requirements:
   - NVIDIA driver with C(nvidia-smi) (MIG support, R470 or later), run as root.
-  - PyYAML on the managed host when O(config_file) is YAML.
 notes:
   - Profile keys may carry a compute-instance prefix (V(1c.3g.40gb)) - one GPU instance
     holding one compute instance of that many slices, as mig-parted creates them - and
@@ -286,25 +265,17 @@ from ansible_collections.fractional.gpu.plugins.module_utils.mig_apply import (
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
     MigConfigError,
     load_config,
+    mig_config_module_args,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.nvidia_smi import NvidiaSmi
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            config=dict(type="dict"),
-            config_file=dict(type="path"),
-            config_name=dict(type="str"),
-            force=dict(type="bool", default=False),
-            reset_gpus=dict(type="bool", default=True),
-            nvidia_smi_path=dict(type="str", default="nvidia-smi"),
-            allow_no_match=dict(type="bool", default=False),
-        ),
-        mutually_exclusive=[("config", "config_file")],
-        required_one_of=[("config", "config_file")],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**mig_config_module_args(
+        force=dict(type="bool", default=False),
+        reset_gpus=dict(type="bool", default=True),
+        nvidia_smi_path=dict(type="str", default="nvidia-smi"),
+    ))
     params = module.params
     try:
         data = load_config(params["config"], params["config_file"])

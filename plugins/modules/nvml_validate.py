@@ -19,22 +19,11 @@ description:
   - The GPUs' profiles are the driver's; the collection's model table is only a cross-check
     (a difference is a warning), and a GPU it lacks works, with a warning.
   - Fails listing every mismatch; returns the full RV(report) either way. Changes nothing.
+extends_documentation_fragment:
+  - fractional.gpu.mig_config
 author:
   - fractional.gpu contributors (@fractional-gpu)
 options:
-  config:
-    description:
-      - The mig-parted configuration itself (a mapping with C(version) and C(mig-configs)).
-      - Exactly one of O(config) and O(config_file) is required.
-    type: dict
-  config_file:
-    description:
-      - Path, on the managed host, of a mig-parted configuration file (YAML or JSON).
-    type: path
-  config_name:
-    description:
-      - The configuration to check, a key of C(mig-configs); may be omitted when there is one.
-    type: str
   expected_gpu_count:
     description:
       - Number of GPUs the host must have. Not checked when omitted.
@@ -46,12 +35,6 @@ options:
         table before the cross-check warns).
     type: float
     default: 2.0
-  allow_no_match:
-    description:
-      - Accept a configuration that selects none of the host's GPUs (a warning says so). By
-        default that fails, as C(mig-parted assert) does.
-    type: bool
-    default: false
 attributes:
   check_mode:
     description: Reads only; runs the same in check mode.
@@ -65,7 +48,6 @@ attributes:
     platforms: posix
 requirements:
   - nvidia-ml-py (pynvml) on the managed host.
-  - PyYAML on the managed host when O(config_file) is YAML.
 seealso:
   - module: fractional.gpu.mig_geometry
   - module: fractional.gpu.gpu_info
@@ -138,6 +120,7 @@ from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
     MigConfigError,
     desired_from_config,
     load_config,
+    mig_config_module_args,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_validate import validate_host
 from ansible_collections.fractional.gpu.plugins.module_utils.nvml import (
@@ -149,26 +132,17 @@ from ansible_collections.fractional.gpu.plugins.module_utils.nvml import (
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            config=dict(type="dict"),
-            config_file=dict(type="path"),
-            config_name=dict(type="str"),
-            expected_gpu_count=dict(type="int"),
-            memory_tolerance_percent=dict(type="float", default=2.0),
-            allow_no_match=dict(type="bool", default=False),
-        ),
-        mutually_exclusive=[("config", "config_file")],
-        required_one_of=[("config", "config_file")],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**mig_config_module_args(
+        expected_gpu_count=dict(type="int"),
+        memory_tolerance_percent=dict(type="float", default=2.0),
+    ))
     params = module.params
     if not HAS_PYNVML:
         module.fail_json(msg=missing_required_lib("nvidia-ml-py (pynvml)"),
                          exception=PYNVML_IMPORT_ERROR)
     try:
         data = load_config(params["config"], params["config_file"])
-        gpus, _calls = collect_gpus()
+        gpus = collect_gpus()
         name, desired, warnings = desired_from_config(data, params["config_name"], gpus,
                                                       params["allow_no_match"])
     except MigConfigError as exc:

@@ -51,6 +51,29 @@ def link_collection():
         link.symlink_to(ROOT, target_is_directory=True)
 
 
+class CountingPynvml:
+    """pynvml, counting the NVML functions called through it."""
+
+    def __init__(self, lib):
+        self.lib = lib
+        self.calls = 0
+
+    def __getattr__(self, name):
+        value = getattr(self.lib, name)
+        if name.startswith("nvml") and callable(value):
+            self.calls += 1
+        return value
+
+
+def nvml_call_count(collect_gpus) -> int:
+    """NVML calls of one fact collection (what nvml_validate and gpu_info do)."""
+    import pynvml  # pylint: disable=import-outside-toplevel
+
+    lib = CountingPynvml(pynvml)
+    collect_gpus(lib)
+    return lib.calls
+
+
 def worker(kind, repeat):
     """Runs inside the environment of the simulated host; prints JSON timings."""
     sys.path.insert(0, str(COLLECTIONS))
@@ -70,7 +93,7 @@ def worker(kind, repeat):
         assert rc == 0, err
         return parse_query_xml(out)
 
-    paths = {"nvml": lambda: collect_gpus()[0],
+    paths = {"nvml": collect_gpus,
              "smi_xml": xml_only,
              "smi_full": lambda: NvidiaSmi(run).read_state()}
     collect = paths[kind]
@@ -82,7 +105,7 @@ def worker(kind, repeat):
     devices = sum(len(g.mig_devices()) for g in gpus)
     extra = {}
     if kind == "nvml":
-        extra["calls"] = collect_gpus()[1]
+        extra["calls"] = nvml_call_count(collect_gpus)
     print(json.dumps(dict(times=times, gpus=len(gpus), mig_devices=devices, **extra)))
 
 

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Captures, READ-ONLY, what a real NVIDIA GPU reports, as fixtures for the unit tests:
 # nvidia-smi's query outputs, an NVML dump (tests/device/nvml_dump.py) and the results of
 # the collection's gpu_info / nvml_validate / mig_geometry (check mode) on that host.

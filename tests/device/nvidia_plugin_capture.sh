@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Captures, READ-ONLY, what NVIDIA's device plugin and GPU feature discovery see on a real
 # GPU host, to check the simulated NVML and the lab against (tests/gpusim, tests/lab):
 #   - nvml_plugin_facts.json: the NVML queries they make (tests/device/nvml_plugin_facts.py);

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Builds the simulated NVML, nvml/sim_nvml.c, into libnvidia-ml.so.1 against NVIDIA's real
 # nvml.h (PyPI package nvidia-nvml-dev, found through $FGPU_PYTHON, default python3), once
 # per source version, into a cache outside the clone:

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Builds the lab's binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 # kubectl, kwok, helm; NVIDIA's device plugin, GPU feature discovery and config manager; the
 # lab's kubelet stand-in) from their Go modules, once per version, into a cache outside the

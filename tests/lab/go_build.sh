@@ -1,3 +1,5 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # shellcheck shell=bash
 # go_build: build one Go command from a module at a pinned version, cached outside the
 # clone; go_build_local: the lab's own Go code; go_module_dir: a pinned module's source.

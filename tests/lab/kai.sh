@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # The KAI Scheduler on the lab: its real Helm chart and CRDs, and its real scheduler,
 # binder, pod grouper, admission webhook and queue controller built from its Go module and
 # run as processes against the lab's apiserver and kwok GPU nodes.

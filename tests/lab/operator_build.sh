@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Builds NVIDIA's GPU Operator controller (cmd/gpu-operator) from the operator's Go module
 # at the version pinned in tests/lab/versions.env, once, into the cache outside the clone:
 #   ${FGPU_CACHE:-~/.cache/fractional-gpu}/bin/gpu-operator-<module version>/gpu-operator

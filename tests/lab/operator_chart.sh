@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Fetches the real NVIDIA GPU Operator Helm chart for the lab, at the version pinned in
 # tests/lab/versions.env, and prints the path of the packaged chart:
 #   ${FGPU_CACHE:-~/.cache/fractional-gpu}/charts/gpu-operator-<module version>.tgz

@@ -1,3 +1,5 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Shared by the project's scripts: paths, the Python venv, the lab environment.
 # shellcheck shell=bash
 set -euo pipefail

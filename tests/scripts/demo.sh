@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # The README's main command (`make demo`): bring the lab up and run playbooks/site.yml
 # against it with the example inventory. The lab's GPU nodes start as a real cluster's do
 # before the GPU Operator (NFD's labels only): site.yml installs the operator, labels the

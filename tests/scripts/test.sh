@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # The README's test command (`make test`): every check, in the order that fails fastest.
 #   tests/scripts/test.sh              all stages
 #   tests/scripts/test.sh STAGE...     some: unit sanity lint ee molecule lab-up lab-down

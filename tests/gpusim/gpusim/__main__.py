@@ -1,3 +1,5 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """gpusim command line: seed a simulated GPU host, inject faults, reboot it, show it.
 
     python -m gpusim seed --nodes tests/lab/nodes.yaml --node gpu-h100-0 --out /tmp/h100-0.state

@@ -1,3 +1,5 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Operations on a simulated host's state file: seeding from the lab's node description,
 fault injection and reboots. The gpusim CLI (``python -m gpusim``) is a thin layer over
 these; tests may call them directly."""

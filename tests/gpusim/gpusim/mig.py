@@ -1,3 +1,5 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a GPU does when asked to change: MIG mode, resets, reboots, GPU and compute instances.
 
 The simulated nvidia-smi calls these; nvml/sim_nvml.c implements the same rules for the

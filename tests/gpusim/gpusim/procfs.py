@@ -1,3 +1,5 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Files the NVIDIA kernel driver publishes under /proc/driver, as a simulated host's would.
 
 Only what NVIDIA's device plugin reads: /proc/driver/nvidia-caps/mig-minors, the device

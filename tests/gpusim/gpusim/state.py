@@ -1,3 +1,5 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The state of one simulated GPU host, shared by the simulated nvidia-smi, the simulated
 NVML library (nvml/sim_nvml.c) and the gpusim CLI.
 

@@ -1,3 +1,5 @@
+// Copyright: fractional.gpu contributors
+// GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 /*
  * Simulated NVML (libnvidia-ml.so.1) for the fractional.gpu tests.
  *

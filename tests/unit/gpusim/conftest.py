@@ -1,3 +1,5 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fixtures for the GPU simulator tests: a seeded host per test, the simulated nvidia-smi,
 and the real pynvml against the simulated NVML in a subprocess (the library loads once per
 process, so each check that needs a fresh view runs in its own interpreter)."""

@@ -1,3 +1,5 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The real pynvml against the simulated NVML, checked against the simulated nvidia-smi.
 Skipped (with the reason) where no C compiler can build the library."""
 

@@ -1,3 +1,5 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The simulated NVML as NVIDIA's device plugin and GPU feature discovery use it (through
 go-nvml, which calls the library's symbols directly: a missing one kills the process).
 The real pynvml drives it here; the expected values are the real H200's where it was

@@ -1,3 +1,5 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The state file, seeding from the lab's nodes and the gpusim CLI."""
 
 import subprocess

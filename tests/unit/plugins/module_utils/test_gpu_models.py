@@ -1,4 +1,6 @@
 # -*- coding: utf-8 -*-
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of plugins/module_utils/gpu_models.py against the shared reference table."""
 
 import json

@@ -1,4 +1,6 @@
 # -*- coding: utf-8 -*-
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of plugins/module_utils/kai_queues.py and the filters that expose it."""
 
 from ansible_collections.fractional.gpu.plugins.module_utils import kai_queues

@@ -42,8 +42,8 @@ def test_collect_facts_match_nvidia_smi_view():
     smi = mixed_host()
     smi.gpus[2].processes.append((77, "render", None))
     lib = FakePynvml(smi)
-    gpus, calls = collect_gpus(lib)
-    assert lib.initialised == 1 and lib.shutdowns == 1 and calls > 0
+    gpus = collect_gpus(lib)
+    assert lib.initialised == 1 and lib.shutdowns == 1 and sum(lib.counts.values()) > 0
     by_smi = NvidiaSmi(smi).read_state()
     for nv, sm in zip(gpus, by_smi):
         assert (nv.index, nv.name, nv.model, nv.pci_device_id, nv.mig_capable,
@@ -58,7 +58,7 @@ def test_collect_facts_match_nvidia_smi_view():
 
 
 def test_gpu_facts_dict():
-    gpus, dummy = collect_gpus(FakePynvml(mixed_host()))
+    gpus = collect_gpus(FakePynvml(mixed_host()))
     facts = gpu_facts(gpus[0])
     assert facts["pci_device_id"] == "0x233010DE"
     assert facts["mig_mode"] == {"current": "enabled", "pending": "enabled"}
@@ -73,7 +73,7 @@ def test_gpu_facts_dict():
 def test_compute_instance_prefix_seen_through_nvml():
     smi = FakeSmi([("H100-SXM5-80GB", 1)], mig=True)
     GeometryRun(NvidiaSmi(smi), CONFIG, "split").run()
-    gpus, dummy = collect_gpus(FakePynvml(smi))
+    gpus = collect_gpus(FakePynvml(smi))
     assert gpus[0].layout_names() == ["1c.3g.40gb", "3g.40gb"]
     assert sorted(d["profile"] for d in gpu_facts(gpus[0])["mig_devices"]) == [
         "1c.3g.40gb", "3g.40gb"]
@@ -96,7 +96,7 @@ def test_init_failure():
 
 
 def _validate(smi, name="balanced", expected=None):
-    gpus, dummy = collect_gpus(FakePynvml(smi))
+    gpus = collect_gpus(FakePynvml(smi))
     dummy, desired, warnings = desired_from_config(CONFIG, name, gpus)
     return validate_host(gpus, desired, expected)
 
@@ -131,7 +131,7 @@ def one_7g_gpu():
     smi = FakeSmi([("H100-SXM5-80GB", 1)], mig=True)
     GeometryRun(NvidiaSmi(smi), {"version": "v1", "mig-configs": {"x": [
         {"devices": "all", "mig-enabled": True, "mig-devices": {"7g.80gb": 1}}]}}, "x").run()
-    gpus, dummy = collect_gpus(FakePynvml(smi))
+    gpus = collect_gpus(FakePynvml(smi))
     return gpus[0], DesiredGpu(0, True, (ProfileKey("7g.80gb"),), "H100-SXM5-80GB")
 
 
@@ -163,10 +163,10 @@ def test_processes_per_mig_device_when_the_whole_gpu_is_refused():
     smi.gpus[0].processes.extend([(11, "a", 1), (12, "b", 3)])
     lib = FakePynvml(smi)
     lib.parent_processes_denied = True
-    gpus, dummy = collect_gpus(lib)
+    gpus = collect_gpus(lib)
     assert sorted((p.pid, p.gpu_instance_id) for p in gpus[0].processes) == [(11, 1), (12, 3)]
     lib = FakePynvml(smi)
-    gpus, dummy = collect_gpus(lib)
+    gpus = collect_gpus(lib)
     assert sorted((p.pid, p.gpu_instance_id) for p in gpus[0].processes) == [(11, 1), (12, 3)]
     # one whole-GPU query per GPU when it is allowed
     assert lib.counts["nvmlDeviceGetComputeRunningProcesses"] == 3
