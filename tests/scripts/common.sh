@@ -7,6 +7,10 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export FGPU_CACHE=${FGPU_CACHE:-$HOME/.cache/fractional-gpu}
 export FGPU_LAB_DIR=${FGPU_LAB_DIR:-$REPO/.lab}
 VENV=${FGPU_VENV:-$REPO/.venv}
+# ansible-lint and molecule (ansible-compat) put $ANSIBLE_HOME/collections first on the
+# collections path: inside the clone, a copy of fractional.gpu installed in
+# ~/.ansible/collections (by the README's install step) is never the one tested.
+export ANSIBLE_HOME="$REPO/.ansible"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { echo "error: $*" >&2; exit 1; }
