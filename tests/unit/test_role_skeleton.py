@@ -60,9 +60,9 @@ def test_no_task_sets_the_connection_itself():
     found = []
     calls = 0
     for path in task_files():
-        found += [(path, task) for task, _ in tasks(load(path))]
+        found += [(path, task) for task, _around in tasks(load(path))]
     for path in sorted((REPO / "playbooks").glob("*.yml")):
-        found += [(path, task) for task, _ in plays_tasks(load(path))]
+        found += [(path, task) for task, _around in plays_tasks(load(path))]
     problems = []
     for path, task in found:
         module = action(task)
