@@ -2,11 +2,15 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Labels and annotations of many nodes: the patches from one read, and bad input refused."""
 
+import threading
+import time
+
 from ansible_collections.fractional.gpu.plugins.module_utils.node_metadata import (
     failure_message,
     key_problem,
     names,
     plan,
+    write_all,
 )
 
 
@@ -69,3 +73,33 @@ def test_a_failure_part_way_says_what_was_and_was_not_written():
     assert message.startswith("Label the pool nodes: writing node c failed (HTTP 503)")
     assert "2 node(s): a, b" in message and "not written: 2 node(s): c, d" in message
     assert names(["n%d" % i for i in range(25)]).endswith("and 5 more")
+
+
+def test_write_all_writes_every_node_a_few_at_a_time():
+    lock, state = threading.Lock(), {"now": 0, "most": 0}
+
+    def write(_node):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.01)
+        with lock:
+            state["now"] -= 1
+    nodes = ["n%02d" % i for i in range(20)]
+    assert write_all(nodes, write, workers=4) == (nodes, [], None)
+    assert 1 < state["most"] <= 4
+
+
+def test_write_all_starts_nothing_after_a_failure_and_counts_what_finished():
+    started, n1_failed = [], threading.Event()
+
+    def write(node):
+        started.append(node)
+        if node == "n1":
+            n1_failed.set()
+            raise ConnectionRefusedError("refused")
+        n1_failed.wait(5)  # still in flight when n1 fails
+    written, not_written, failure = write_all(["n%d" % i for i in range(10)], write, workers=3)
+    assert failure[0] == "n1" and isinstance(failure[1], ConnectionRefusedError)
+    assert written == ["n0", "n2"] and not_written == ["n1"] + ["n%d" % i for i in range(3, 10)]
+    assert sorted(started) == ["n0", "n1", "n2"]
