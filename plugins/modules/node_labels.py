@@ -18,7 +18,7 @@ description:
     written; a wanted node the cluster lacks fails before anything is written too (unless
     O(missing=ignore)).
   - A failure part-way (the apiserver gone, a patch refused) fails naming O(step), the node
-    it failed at, the nodes written and those not written (RV(written), RV(not_written)):
+    it failed at, the nodes written and those not written (RV(written), RV(not_written));
     no patch starts after the first failure, those in flight finish and are counted.
     Running it again writes what is still missing.
 author:
