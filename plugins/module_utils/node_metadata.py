@@ -33,6 +33,26 @@ SHOWN = 20
 WRITERS = 8
 
 
+# What the collection reads of a node: its name, labels and annotations, whether it is
+# cordoned and tainted, what it advertises. The rest (managedFields, conditions, images,
+# nodeInfo) is most of a Node's size and nothing here reads it.
+SUMMARY_FIELDS = {
+    "metadata": ("name", "labels", "annotations"),
+    "spec": ("unschedulable", "taints"),
+    "status": ("capacity", "allocatable"),
+}
+
+
+def summary(node):
+    """The parts of a Node object the collection reads, in the Node's own shape (so that what
+    takes ``k8s_info`` resources takes these too)."""
+    kept = {}
+    for part, fields in SUMMARY_FIELDS.items():
+        source = node.get(part) or {}
+        kept[part] = dict((field, source[field]) for field in fields if field in source)
+    return kept
+
+
 def names(items, shown=SHOWN):
     """'a, b, c' for a message, and 'and N more' past ``shown``."""
     items = list(items)

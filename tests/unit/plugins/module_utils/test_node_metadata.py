@@ -6,6 +6,7 @@ import threading
 import time
 
 from ansible_collections.fractional.gpu.plugins.module_utils.node_metadata import (
+    summary,
     failure_message,
     key_problem,
     names,
@@ -103,3 +104,21 @@ def test_write_all_starts_nothing_after_a_failure_and_counts_what_finished():
     assert failure[0] == "n1" and isinstance(failure[1], ConnectionRefusedError)
     assert written == ["n0", "n2"] and not_written == ["n1"] + ["n%d" % i for i in range(3, 10)]
     assert sorted(started) == ["n0", "n1", "n2"]
+
+
+def test_a_summary_keeps_the_nodes_shape_and_only_what_the_collection_reads():
+    full = {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "gpu-0", "labels": {"pool": "a"}, "annotations": {"x": "1"},
+                     "uid": "u", "resourceVersion": "7", "managedFields": [{"manager": "kubelet"}] * 50},
+        "spec": {"unschedulable": True, "taints": [{"key": "k", "effect": "NoSchedule"}], "podCIDR": "10.0.0.0/24"},
+        "status": {"capacity": {"nvidia.com/gpu": "8"}, "allocatable": {"nvidia.com/gpu": "8"},
+                   "conditions": [{"type": "Ready"}], "images": [{"names": ["a"]}], "nodeInfo": {"kernelVersion": "6"}},
+    }
+    assert summary(full) == {
+        "metadata": {"name": "gpu-0", "labels": {"pool": "a"}, "annotations": {"x": "1"}},
+        "spec": {"unschedulable": True, "taints": [{"key": "k", "effect": "NoSchedule"}]},
+        "status": {"capacity": {"nvidia.com/gpu": "8"}, "allocatable": {"nvidia.com/gpu": "8"}},
+    }
+    # A bare node (no labels, no status yet) keeps the shape, with nothing invented.
+    assert summary({"metadata": {"name": "new"}}) == {"metadata": {"name": "new"}, "spec": {}, "status": {}}
