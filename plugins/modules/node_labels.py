@@ -12,14 +12,15 @@ version_added: 0.1.0
 description:
   - Reads the nodes once (one list request), compares the labels and annotations each named
     node carries with the wanted ones, and patches only the nodes that differ (one merge
-    patch each, with only the keys that differ). A converged fleet costs one request,
-    whatever its size.
+    patch each, with only the keys that differ, eight in flight at once). A converged fleet
+    costs one request, whatever its size.
   - Every key and label value is checked by the apiserver's rules before anything is
     written; a wanted node the cluster lacks fails before anything is written too (unless
     O(missing=ignore)).
   - A failure part-way (the apiserver gone, a patch refused) fails naming O(step), the node
-    it failed at, the nodes written before it and those not written (RV(written),
-    RV(not_written)). Running it again writes what is still missing.
+    it failed at, the nodes written and those not written (RV(written), RV(not_written));
+    no patch starts after the first failure, those in flight finish and are counted.
+    Running it again writes what is still missing.
 author:
   - fractional.gpu contributors (@fractional-gpu)
 options:
@@ -121,6 +122,7 @@ from ansible_collections.fractional.gpu.plugins.module_utils.node_metadata impor
     failure_message,
     names,
     plan,
+    write_all,
 )
 
 
@@ -165,15 +167,13 @@ def main():
         result["diff"] = {"before": wanted["before"], "after": wanted["after"]}
     if module.check_mode:
         module.exit_json(**result)
-    for index, node in enumerate(todo):
-        try:
-            kube.patch_node(api, node, wanted["patches"][node])
-        except Exception as exc:  # pylint: disable=broad-except  # reported with what was written
-            result["written"] = todo[:index]
-            result["not_written"] = todo[index:]
-            result["changed"] = index > 0
-            module.fail_json(msg=failure_message(step, todo[:index], todo[index:], node,
-                                                 kube.error_text(exc)), **result)
+    written, not_written, failure = write_all(
+        todo, lambda node: kube.patch_node(api, node, wanted["patches"][node]))
+    result["written"], result["not_written"] = written, not_written
+    if failure:
+        result["changed"] = bool(written)
+        module.fail_json(msg=failure_message(step, written, not_written, failure[0],
+                                             kube.error_text(failure[1])), **result)
     result["written"] = todo
     module.exit_json(**result)
 

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "roles"
 CONNECTION = ("kubeconfig", "context")
 # The modules that talk to the cluster with kubernetes.core's connection options.
-KUBERNETES = re.compile(r"^(kubernetes\.core\.[a-z0-9_]+|fractional\.gpu\.node_labels)$")
+KUBERNETES = re.compile(r"^(kubernetes\.core\.[a-z0-9_]+|fractional\.gpu\.node_(info|labels))$")
 INCLUDES = ("ansible.builtin.import_tasks", "ansible.builtin.include_tasks")
 PRIVATE_SCHEME_ROLES = ("gpu_operator", "kai_scheduler", "pool", "time_slicing")
 # Facts of the run that the playbooks read (set with a noqa for the role prefix).
@@ -76,15 +76,21 @@ def test_no_task_sets_the_connection_itself():
     assert not problems, "kubeconfig/context belong in module_defaults only:\n" + "\n".join(problems)
 
 
-def kubernetes_core_groups() -> dict[str, set[str]]:
-    """kubernetes.core's action groups, from the installed collection's meta/runtime.yml."""
+def action_groups(collection: str, runtime: Path) -> dict[str, set[str]]:
+    groups = yaml.safe_load(runtime.read_text())["action_groups"]
+    return {"group/%s.%s" % (collection, name): {"%s.%s" % (collection, module)
+                                                 for module in modules if isinstance(module, str)}
+            for name, modules in groups.items()}
+
+
+def kubernetes_groups() -> dict[str, set[str]]:
+    """The action groups of kubernetes.core (the installed collection's meta/runtime.yml) and
+    of this collection."""
     for entry in sys.path:
         runtime = Path(entry) / "ansible_collections" / "kubernetes" / "core" / "meta" / "runtime.yml"
         if runtime.is_file():
-            groups = yaml.safe_load(runtime.read_text())["action_groups"]
-            return {"group/kubernetes.core.%s" % name: {"kubernetes.core.%s" % module
-                                                        for module in modules if isinstance(module, str)}
-                    for name, modules in groups.items()}
+            return {**action_groups("kubernetes.core", runtime),
+                    **action_groups("fractional.gpu", REPO / "meta" / "runtime.yml")}
     pytest.skip("kubernetes.core is not installed")
     return {}
 
@@ -120,7 +126,7 @@ def reachable(path: Path, defaults: tuple = (), seen: tuple = ()):
 
 @pytest.mark.parametrize("entry", entry_points(), ids=lambda path: "%s/%s" % (path.parts[-3], path.name))
 def test_every_kubernetes_call_of_an_entry_point_gets_the_connection(entry):
-    groups = kubernetes_core_groups()
+    groups = kubernetes_groups()
     problems = []
     for path, task, around in reachable(entry):
         module = action(task)

@@ -36,4 +36,11 @@ def test_action_group_holds_the_modules_that_share_the_options():
     for module in group:
         source = (COLLECTION / "plugins/modules" / f"{module}.py").read_text()
         assert "fractional.gpu.mig_config" in source and "mig_config_module_args(" in source
-    assert set(runtime["action_groups"]) == {"mig_config"}
+    assert set(runtime["action_groups"]) == {"kubernetes", "mig_config"}
+
+
+def test_kubernetes_group_holds_the_modules_with_kubernetes_cores_connection_options():
+    runtime = yaml.safe_load((COLLECTION / "meta/runtime.yml").read_text())
+    modules = {path.stem for path in (COLLECTION / "plugins/modules").glob("*.py")
+               if "AUTH_ARG_SPEC" in path.read_text()}
+    assert set(runtime["action_groups"]["kubernetes"]) == modules == {"node_info", "node_labels"}

@@ -2,11 +2,16 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Labels and annotations of many nodes: the patches from one read, and bad input refused."""
 
+import threading
+import time
+
 from ansible_collections.fractional.gpu.plugins.module_utils.node_metadata import (
+    summary,
     failure_message,
     key_problem,
     names,
     plan,
+    write_all,
 )
 
 
@@ -69,3 +74,51 @@ def test_a_failure_part_way_says_what_was_and_was_not_written():
     assert message.startswith("Label the pool nodes: writing node c failed (HTTP 503)")
     assert "2 node(s): a, b" in message and "not written: 2 node(s): c, d" in message
     assert names(["n%d" % i for i in range(25)]).endswith("and 5 more")
+
+
+def test_write_all_writes_every_node_a_few_at_a_time():
+    lock, state = threading.Lock(), {"now": 0, "most": 0}
+
+    def write(_node):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.01)
+        with lock:
+            state["now"] -= 1
+    nodes = ["n%02d" % i for i in range(20)]
+    assert write_all(nodes, write, workers=4) == (nodes, [], None)
+    assert 1 < state["most"] <= 4
+
+
+def test_write_all_starts_nothing_after_a_failure_and_counts_what_finished():
+    started, n1_failed = [], threading.Event()
+
+    def write(node):
+        started.append(node)
+        if node == "n1":
+            n1_failed.set()
+            raise ConnectionRefusedError("refused")
+        n1_failed.wait(5)  # still in flight when n1 fails
+    written, not_written, failure = write_all(["n%d" % i for i in range(10)], write, workers=3)
+    assert failure[0] == "n1" and isinstance(failure[1], ConnectionRefusedError)
+    assert written == ["n0", "n2"] and not_written == ["n1"] + ["n%d" % i for i in range(3, 10)]
+    assert sorted(started) == ["n0", "n1", "n2"]
+
+
+def test_a_summary_keeps_the_nodes_shape_and_only_what_the_collection_reads():
+    full = {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "gpu-0", "labels": {"pool": "a"}, "annotations": {"x": "1"},
+                     "uid": "u", "resourceVersion": "7", "managedFields": [{"manager": "kubelet"}] * 50},
+        "spec": {"unschedulable": True, "taints": [{"key": "k", "effect": "NoSchedule"}], "podCIDR": "10.0.0.0/24"},
+        "status": {"capacity": {"nvidia.com/gpu": "8"}, "allocatable": {"nvidia.com/gpu": "8"},
+                   "conditions": [{"type": "Ready"}], "images": [{"names": ["a"]}], "nodeInfo": {"kernelVersion": "6"}},
+    }
+    assert summary(full) == {
+        "metadata": {"name": "gpu-0", "labels": {"pool": "a"}, "annotations": {"x": "1"}},
+        "spec": {"unschedulable": True, "taints": [{"key": "k", "effect": "NoSchedule"}]},
+        "status": {"capacity": {"nvidia.com/gpu": "8"}, "allocatable": {"nvidia.com/gpu": "8"}},
+    }
+    # A bare node (no labels, no status yet) keeps the shape, with nothing invented.
+    assert summary({"metadata": {"name": "new"}}) == {"metadata": {"name": "new"}, "spec": {}, "status": {}}
