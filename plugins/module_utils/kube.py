@@ -15,7 +15,7 @@ import json
 __metaclass__ = type
 
 try:
-    from kubernetes.client.api import core_v1_api
+    from kubernetes.client.api import apps_v1_api, core_v1_api, custom_objects_api
     from kubernetes.client.exceptions import ApiException
 except ImportError:
     # AnsibleK8SModule reports a missing kubernetes library.
@@ -34,6 +34,41 @@ MERGE_PATCH = "application/merge-patch+json"
 def core_api(module):
     """CoreV1Api over kubernetes.core's API client for the module's connection options."""
     return core_v1_api.CoreV1Api(get_api_client(module=module).client.client)
+
+
+def apis(module):
+    """CoreV1Api, AppsV1Api and CustomObjectsApi over one API client for the module's
+    connection options, as ``core``, ``apps`` and ``custom``."""
+    client = get_api_client(module=module).client.client
+    return {"core": core_v1_api.CoreV1Api(client), "apps": apps_v1_api.AppsV1Api(client),
+            "custom": custom_objects_api.CustomObjectsApi(client)}
+
+
+def _read(call, *args):
+    """The object a read returns, as JSON; None when the API says it does not exist."""
+    try:
+        return json.loads(call(*args, _preload_content=False).data)
+    except Exception as exc:  # pylint: disable=broad-except  # only a 404 means "none"
+        if ApiException is not None and isinstance(exc, ApiException) and exc.status == 404:
+            return None
+        raise
+
+
+def get_cluster_object(custom, group, version, plural, name):
+    """A cluster-scoped custom resource, or None."""
+    return _read(custom.get_cluster_custom_object, group, version, plural, name)
+
+
+def get_daemonset(apps, namespace, name):
+    """A DaemonSet, or None."""
+    return _read(apps.read_namespaced_daemon_set, name, namespace)
+
+
+def list_pods(api, namespace, label_selector):
+    """The pods of ``namespace`` that match ``label_selector``, in one request."""
+    response = api.list_namespaced_pod(namespace, label_selector=label_selector,
+                                       _preload_content=False)
+    return json.loads(response.data)["items"]
 
 
 def list_nodes(api, label_selector=None):

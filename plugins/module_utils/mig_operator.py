@@ -12,7 +12,9 @@ the configs from its pod's copy of the ConfigMap, which the kubelet refreshes ab
 minute. It sets ``nvidia.com/mig.config.state`` to pending while it works, then success or
 failed.
 
-Pure functions over plain data, stdlib only.
+Pure functions over plain data, stdlib only; the outside comes in as arguments (the time
+``now``, and ``wait_for``'s clock and sleep). The module fractional.gpu.mig_manager reads the
+cluster and calls them.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,14 +24,19 @@ from datetime import datetime
 from ansible_collections.fractional.gpu.plugins.module_utils.fleet_report import (
     mig_config_errors,
 )
+from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import COUNT, PRODUCT
 
 __metaclass__ = type
 
+CLUSTER_POLICY = "cluster-policy"
 CONFIG_LABEL = "nvidia.com/mig.config"
 STATE_LABEL = "nvidia.com/mig.config.state"
 SUCCESS, FAILED = "success", "failed"
 BUSY = ("pending", "rebooting")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# The volume of the MIG manager's pods that mounts the ConfigMap of MIG configs (gpu-operator
+# assets/state-mig-manager/0600_daemonset.yaml).
+CONFIG_VOLUME = "mig-parted-config"
 # none: applied; wait: the MIG manager is applying it; relabel: the running pod applies the
 # new value; restart: the label already names the config, a new pod applies it as it
 # starts; restart-relabel: the label changes, but the ConfigMap changed after the running
@@ -62,8 +69,8 @@ def check_problems(nodes_by_name, wanted, plans, config, allow_no_match=False):
                                             "(was the host reached?)"))
             continue
         labels = _labels(nodes_by_name[node])
-        product = labels.get("nvidia.com/gpu.product")
-        count = labels.get("nvidia.com/gpu.count")
+        product = labels.get(PRODUCT)
+        count = labels.get(COUNT)
         errors = mig_config_errors(config, wanted[node], product, count, allow_no_match)
         if errors:
             problems.append("%s: invalid MIG configuration for its GPUs as GPU feature discovery "
@@ -71,6 +78,83 @@ def check_problems(nodes_by_name, wanted, plans, config, allow_no_match=False):
                             % (node, product or "unknown", count or "?", len(errors),
                                "".join("\n- " + error for error in errors)))
     return problems
+
+
+def mig_labels(nodes_by_name, names):
+    """{node: its nvidia.com/mig.config and .state labels} for the nodes of ``names`` the
+    cluster has: what ``decide`` reads of them, carried from the read before any change."""
+    return dict((node, dict((key, value) for key, value in _labels(nodes_by_name[node]).items()
+                            if key in (CONFIG_LABEL, STATE_LABEL)))
+                for node in names if node in nodes_by_name)
+
+
+def as_nodes(labels):
+    """The nodes ``mig_labels`` describes, in the form the API returns them."""
+    return dict((node, {"metadata": {"name": node, "labels": dict(keys)}})
+                for node, keys in (labels or {}).items())
+
+
+def _truth(value):
+    """A YAML-ish boolean as Ansible's bool filter reads it."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("yes", "on", "1", "true", "y", "t")
+    return bool(value)
+
+
+def policy_problem(policy, configmap, patch_policy):
+    """Why the GPU Operator's MIG manager cannot read ``configmap`` under ClusterPolicy
+    ``policy`` (as the API returns it, None when there is none); None when it can.
+    ``patch_policy``: the role points the ClusterPolicy at the ConfigMap itself."""
+    if not policy:
+        problem = ("There is no ClusterPolicy %s: install the GPU Operator first "
+                   "(fractional.gpu.gpu_operator)" % CLUSTER_POLICY)
+    else:
+        manager = (policy.get("spec") or {}).get("migManager") or {}
+        named = (manager.get("config") or {}).get("name") or ""
+        if not _truth(manager.get("enabled", True)):
+            problem = ("ClusterPolicy %s disables the MIG manager (spec.migManager.enabled is false)"
+                       % CLUSTER_POLICY)
+        elif not patch_policy and named != configmap:
+            problem = ("ClusterPolicy %s names ConfigMap %s for the MIG manager, not %s "
+                       "(mig_operator_patch_cluster_policy is false)"
+                       % (CLUSTER_POLICY, named or "none", configmap))
+        else:
+            return None
+    return problem + "; nothing was changed."
+
+
+def rollout_problem(daemonset, configmap, namespace, name, timeout):
+    """Why the MIG manager DaemonSet (as the API returns it, None when there is none) does
+    not yet run every pod with ``configmap`` mounted, updated and available; None when it
+    does. ``timeout``: the seconds waited, for the message."""
+    if not daemonset:
+        return ("There is no DaemonSet %s/%s after %ss: the GPU Operator has not deployed its "
+                "MIG manager" % (namespace, name, timeout))
+    metadata = daemonset.get("metadata") or {}
+    status = daemonset.get("status") or {}
+    volumes = ((((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {})
+               .get("volumes") or [])
+    mounted = [(volume.get("configMap") or {}).get("name") or "" for volume in volumes
+               if volume.get("name") == CONFIG_VOLUME]
+    mounted = mounted[0] if mounted else ""
+    desired = status.get("desiredNumberScheduled")
+    updated = status.get("updatedNumberScheduled") or 0
+    available = status.get("numberAvailable") or 0
+    if (mounted == configmap and (status.get("observedGeneration") or 0) == metadata.get("generation")
+            and updated == desired and available == desired):
+        return None
+    return ("DaemonSet %s/%s mounts ConfigMap %s and has %s updated, %s available of %s pods "
+            "after %ss; it should mount %s with every pod updated and available"
+            % (namespace, name, mounted or "none", updated, available, desired or 0, timeout,
+               configmap))
+
+
+def configmap_time(configmap):
+    """When the ConfigMap's content last changed (as the API writes times): the newest time
+    of its managed fields; '' when unknown."""
+    fields = ((configmap or {}).get("metadata") or {}).get("managedFields") or []
+    times = [entry.get("time") for entry in fields if entry.get("time")]
+    return max(times) if times else ""
 
 
 def _time(text):
@@ -189,3 +273,22 @@ def unsettled_problems(nodes_by_name, old, nodes, timeout, namespace, selector):
             % (node, old[node], timeout, namespace, selector, node, old[node])
             for node, state in sorted(states(nodes_by_name, nodes).items())
             if state not in (SUCCESS, FAILED)]
+
+
+def stop_rollout(failed, size, max_fail_percentage):
+    """Whether ``failed`` nodes of a batch of ``size`` are more than ``max_fail_percentage``
+    percent of it (0: any failure stops the roll-out)."""
+    return int(failed) * 100 > int(max_fail_percentage) * int(size)
+
+
+def wait_for(read, done, timeout, delay, clock, sleep):
+    """``read()`` until ``done(value)``, every ``delay`` seconds for up to ``timeout`` seconds
+    (at least once); the last value. ``clock`` (seconds, monotonic) and ``sleep`` are
+    ``time.monotonic`` and ``time.sleep`` outside the tests."""
+    deadline = clock() + max(0, int(timeout))
+    while True:
+        value = read()
+        left = deadline - clock()
+        if done(value) or left <= 0:
+            return value
+        sleep(min(max(1, int(delay)), left))

@@ -43,4 +43,4 @@ def test_kubernetes_group_holds_the_modules_with_kubernetes_cores_connection_opt
     runtime = yaml.safe_load((COLLECTION / "meta/runtime.yml").read_text())
     modules = {path.stem for path in (COLLECTION / "plugins/modules").glob("*.py")
                if "AUTH_ARG_SPEC" in path.read_text()}
-    assert set(runtime["action_groups"]["kubernetes"]) == modules == {"node_info", "node_labels"}
+    assert set(runtime["action_groups"]["kubernetes"]) == modules == {"mig_manager", "node_info", "node_labels"}

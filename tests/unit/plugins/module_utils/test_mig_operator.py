@@ -1,15 +1,22 @@
 # Copyright: fractional.gpu contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""MIG in operator mode for many nodes at once: checks, the MIG manager's actions, batches
-and what it reported."""
+"""MIG in operator mode for many nodes at once: checks, the MIG manager's actions, batches,
+waits and what it reported."""
 
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_operator import (
+    as_nodes,
     batch_steps,
     check_problems,
+    configmap_time,
     decide,
+    mig_labels,
+    policy_problem,
     reported,
     result_problems,
+    rollout_problem,
+    stop_rollout,
     unsettled_problems,
+    wait_for,
 )
 
 CONFIG = {"version": "v1", "mig-configs": {
@@ -111,3 +118,107 @@ def test_what_the_mig_manager_reported():
     assert len(problems) == 2
     assert unsettled_problems(nodes, {"slow": "x"}, ["slow"], 120, "ns", "sel")[0].startswith(
         "slow: the new MIG manager pod set no nvidia.com/mig.config.state for 'x' in 120s")
+
+
+CM = "fractional-gpu-mig-parted-config"
+
+
+def policy(**manager):
+    return {"metadata": {"name": "cluster-policy"}, "spec": {"migManager": manager}}
+
+
+def test_the_cluster_policy_check_says_which_of_three_things_is_wrong():
+    assert policy_problem(None, CM, True) == (
+        "There is no ClusterPolicy cluster-policy: install the GPU Operator first "
+        "(fractional.gpu.gpu_operator); nothing was changed.")
+    assert policy_problem(policy(enabled=False), CM, True) == (
+        "ClusterPolicy cluster-policy disables the MIG manager (spec.migManager.enabled is false); "
+        "nothing was changed.")
+    assert policy_problem(policy(enabled="false"), CM, True).startswith("ClusterPolicy cluster-policy disables")
+    assert policy_problem(policy(config={"name": "other"}), CM, False) == (
+        "ClusterPolicy cluster-policy names ConfigMap other for the MIG manager, not %s "
+        "(mig_operator_patch_cluster_policy is false); nothing was changed." % CM)
+    assert "names ConfigMap none for" in policy_problem(policy(), CM, False)
+    # The role patches the ClusterPolicy itself, or it names the ConfigMap already.
+    assert policy_problem(policy(), CM, True) is None
+    assert policy_problem(policy(enabled=True, config={"name": CM}), CM, False) is None
+    assert policy_problem({"spec": {}}, CM, True) is None
+
+
+def daemonset(configmap=CM, generation=2, observed=2, desired=2, updated=2, available=2):
+    return {"metadata": {"generation": generation},
+            "spec": {"template": {"spec": {"volumes": [
+                {"name": "driver-install-dir", "hostPath": {"path": "/run/nvidia/driver"}},
+                {"name": "mig-parted-config", "configMap": {"name": configmap}}]}}},
+            "status": {"observedGeneration": observed, "desiredNumberScheduled": desired,
+                       "updatedNumberScheduled": updated, "numberAvailable": available}}
+
+
+def test_the_mig_manager_rolled_out_only_when_every_pod_runs_the_new_template():
+    assert rollout_problem(daemonset(), CM, "gpu-operator", "nvidia-mig-manager", 120) is None
+    assert rollout_problem(None, CM, "gpu-operator", "nvidia-mig-manager", 120) == (
+        "There is no DaemonSet gpu-operator/nvidia-mig-manager after 120s: the GPU Operator has not "
+        "deployed its MIG manager")
+    assert rollout_problem(daemonset(configmap="default-mig-parted-config"), CM, "gpu-operator",
+                           "nvidia-mig-manager", 120) == (
+        "DaemonSet gpu-operator/nvidia-mig-manager mounts ConfigMap default-mig-parted-config and has "
+        "2 updated, 2 available of 2 pods after 120s; it should mount %s with every pod updated and "
+        "available" % CM)
+    for waiting in (daemonset(observed=1), daemonset(updated=1), daemonset(available=1)):
+        assert rollout_problem(waiting, CM, "ns", "ds", 5) is not None
+    bare = {"metadata": {"generation": 1}, "spec": {}, "status": {}}
+    assert "mounts ConfigMap none and has 0 updated, 0 available of 0 pods" in rollout_problem(
+        bare, CM, "ns", "ds", 5)
+
+
+def test_the_configmap_changed_at_its_newest_managed_field():
+    written = {"metadata": {"managedFields": [{"manager": "a", "time": "2026-01-01T10:00:00Z"},
+                                              {"manager": "b", "time": "2026-01-01T11:00:00Z"},
+                                              {"manager": "c"}]}}
+    assert configmap_time(written) == "2026-01-01T11:00:00Z"
+    assert configmap_time({}) == configmap_time(None) == ""
+
+
+def test_the_labels_carried_from_the_check_are_what_decide_reads():
+    nodes = by_name(node("a", **{"nvidia.com/mig.config": "x", "nvidia.com/mig.config.state": "success"}),
+                    node("b"))
+    labels = mig_labels(nodes, ["a", "b", "ghost"])
+    assert labels == {"a": {"nvidia.com/mig.config": "x", "nvidia.com/mig.config.state": "success"}, "b": {}}
+    wanted = {"a": "x", "b": "x"}
+    pods = [pod("pa", "a"), pod("pb", "b")]
+    assert decide(as_nodes(labels), wanted, pods, {}, "", NOW, 120) == decide(nodes, wanted, pods, {}, "", NOW, 120)
+
+
+def test_a_batch_stops_the_roll_out_past_the_share_that_may_fail():
+    assert not stop_rollout(0, 3, 0) and stop_rollout(1, 3, 0)
+    assert not stop_rollout(1, 4, 25) and stop_rollout(2, 4, 25)
+    assert not stop_rollout(3, 3, 100)
+
+
+class Clock:
+    """Seconds that pass only when the code sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_a_wait_reads_every_delay_until_done_or_the_time_is_up():
+    clock = Clock()
+    values = iter(range(100))
+    assert wait_for(lambda: next(values), lambda value: value == 3, 60, 5, clock, clock.sleep) == 3
+    assert clock.sleeps == [5, 5, 5]
+    clock = Clock()
+    last = wait_for(lambda: "pending", lambda value: False, 12, 5, clock, clock.sleep)
+    # Reads at 0, 5, 10 and 12: the last read is at the timeout, and its value is returned.
+    assert last == "pending" and clock.sleeps == [5, 5, 2] and clock.now == 12
+    clock = Clock()
+    assert wait_for(lambda: "x", lambda value: False, 0, 5, clock, clock.sleep) == "x"
+    assert clock.sleeps == []
