@@ -37,27 +37,27 @@ from __future__ import absolute_import, division, print_function
 
 import re
 
-from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import parse_product
 from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import GPU_MODELS
-from ansible_collections.fractional.gpu.plugins.module_utils.mig_strategy import (
+from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import (
+    CONFIG_DAEMONSETS,
+    CONFIG_MANAGER_CONTAINER,
+    DEVICE_PLUGIN_CONFIG_LABEL as CONFIG_LABEL,
+    GPU_PRESENT_LABEL,
     GPU_RESOURCE as FULL_GPU,
+    MIG_CONFIG_ALL_DISABLED,
+    MIG_CONFIG_LABEL,
     MIG_RESOURCE_PREFIX as MIG_PREFIX,
+    SHARED_RESOURCE_SUFFIX as SHARED_SUFFIX,
+    advertised_resource,
+    parse_product,
+)
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_strategy import (
     STRATEGIES as MIG_STRATEGIES,
     sharing_problems,
 )
 
 __metaclass__ = type
 
-# Node label the device plugin's config manager reads to pick a ConfigMap key.
-CONFIG_LABEL = "nvidia.com/device-plugin.config"
-GPU_PRESENT_LABEL = "nvidia.com/gpu.present"  # the GPU Operator's mark of a GPU node
-# The GPU Operator's DaemonSets that read the device plugin config (their name and their
-# `app` label; gpu-operator assets/state-device-plugin, assets/gpu-feature-discovery), and
-# the sidecar it adds to both when ClusterPolicy spec.devicePlugin.config names a ConfigMap
-# (controllers/object_controls.go handleDevicePluginConfig).
-CONFIG_DAEMONSETS = ("nvidia-device-plugin-daemonset", "gpu-feature-discovery")
-CONFIG_MANAGER = "config-manager"
-SHARED_SUFFIX = ".shared"
 STRATEGIES = {"timeSlicing": "time-slicing", "mps": "mps"}  # config key -> GFD label value
 MAX_RESOURCE_NAME_LENGTH = 63  # k8s-device-plugin api/config/v1 consts.go
 
@@ -172,7 +172,7 @@ def _check_resource(where, index, resource, pool, mig_names, problems):
                         "with sharing: false instead)" % (rwhere, replicas))
     rename = resource.get("rename")
     if rename not in (None, ""):
-        if not (pool["rename_by_default"] and rename == name + SHARED_SUFFIX):
+        if not (pool["rename_by_default"] and rename == advertised_resource(name, True)):
             problems.append("%s: rename %r is ignored by the device plugin (it only supports "
                             "renameByDefault, which advertises %s%s); set rename_by_default: "
                             "true and drop rename" % (rwhere, rename, name, SHARED_SUFFIX))
@@ -445,7 +445,7 @@ def _mig_in_use(labels):
     devices (single strategy) or nothing (mixed), not the physical GPUs."""
     return (parse_product(labels.get(FULL_GPU + ".product")).mig_profile is not None
             or any(k.startswith(MIG_PREFIX) and k.endswith(".count") for k in labels)
-            or labels.get("nvidia.com/mig.config", "all-disabled") not in ("", "all-disabled"))
+            or labels.get(MIG_CONFIG_LABEL, MIG_CONFIG_ALL_DISABLED) not in ("", MIG_CONFIG_ALL_DISABLED))
 
 
 def node_problems(node, pool=None):
@@ -486,7 +486,7 @@ def node_problems(node, pool=None):
                 problems.append("%s: no %s.count label (is GPU feature discovery running?)" % (name, rname))
             continue
         replicas = int(resource["replicas"])
-        advertised = rname + SHARED_SUFFIX if renamed else rname
+        advertised = advertised_resource(rname, renamed)
         got = _quantity(allocatable.get(advertised, 0))
         if got != count * replicas:
             problems.append("%s: allocatable %s is %s, expected %d (%d x %d replicas)"
@@ -534,7 +534,7 @@ def rollout_pending(daemonsets, configmap_name):
         spec = ((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}
         status = daemonset.get("status") or {}
         mounted = set(((v.get("configMap") or {}).get("name")) for v in spec.get("volumes") or [])
-        sidecar = any(c.get("name") == CONFIG_MANAGER for c in spec.get("containers") or [])
+        sidecar = any(c.get("name") == CONFIG_MANAGER_CONTAINER for c in spec.get("containers") or [])
         where = "DaemonSet %s/%s" % (meta.get("namespace"), meta.get("name"))
         if configmap_name and (configmap_name not in mounted or not sidecar):
             pending.append("%s does not mount ConfigMap %s yet" % (where, configmap_name))

@@ -275,7 +275,7 @@ def test_restarts_nodes_whose_config_changed_under_the_key_they_keep():
 def daemonset(name, configmap=None, generation=2, observed=2, desired=6, updated=6, available=6):
     """A DaemonSet as the GPU Operator renders it (gpu-operator handleDevicePluginConfig):
     with a config reference, the ConfigMap volume and the config manager sidecar."""
-    containers = [{"name": "main"}] + ([{"name": dpc.CONFIG_MANAGER}] if configmap else [])
+    containers = [{"name": "main"}] + ([{"name": dpc.CONFIG_MANAGER_CONTAINER}] if configmap else [])
     volumes = [{"name": "x", "hostPath": {"path": "/x"}}] + (
         [{"name": configmap, "configMap": {"name": configmap}}] if configmap else [])
     return {"metadata": {"name": name, "namespace": "gpu-operator", "generation": generation},
