@@ -29,13 +29,18 @@ GPU feature discovery labeler internal/lm/resource.go, read at v0.17-v0.20):
   labels ``<name>.replicas``, ``<name>.sharing-strategy`` (``time-slicing`` / ``mps`` /
   ``none``) and ``<name>.product`` with a ``-SHARED`` suffix when shared and NOT renamed.
 
-Every function is pure (no I/O) and stdlib only, so the filters in
-``plugins/filter/device_plugin_config.py`` and the unit tests call it directly.
+Every function is pure (no I/O), stdlib only but for PyYAML's emitter (``to_yaml``), so
+the ``device_plugin_*`` filters and the unit tests call it directly.
 """
 
 from __future__ import absolute_import, division, print_function
 
 import re
+
+try:
+    import yaml
+except ImportError:  # the configs are rendered on the controller, which has PyYAML
+    yaml = None
 
 from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import GPU_MODELS
 from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import (
@@ -285,44 +290,12 @@ def default_config(mig_strategy="none"):
     return {"version": "v1", "flags": {"migStrategy": mig_strategy}}
 
 
-def _scalar(value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if _is_int(value) or isinstance(value, float):
-        return str(value)
-    text = str(value)
-    if re.match(r"^[A-Za-z][-A-Za-z0-9_./]*$", text) and text.lower() not in (
-            "true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"):
-        return text
-    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def to_yaml(value, indent=0):
-    """Block-style YAML for the plain dict / list / scalar trees this module renders.
-
-    Deterministic (keys in insertion order), so a re-run writes byte-identical ConfigMap data.
-    """
-    pad = " " * indent
-    lines = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, (dict, list)) and item:
-                lines.append("%s%s:" % (pad, key))
-                lines.append(to_yaml(item, indent + 2).rstrip("\n"))
-            else:
-                lines.append("%s%s: %s" % (pad, key, _scalar(item) if not isinstance(item, (dict, list))
-                                           else ("{}" if isinstance(item, dict) else "[]")))
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict) and item:
-                body = to_yaml(item, indent + 2).rstrip("\n").split("\n")
-                lines.append("%s- %s" % (pad, body[0].lstrip()))
-                lines.extend(body[1:])
-            else:
-                lines.append("%s- %s" % (pad, _scalar(item)))
-    else:
-        lines.append(pad + _scalar(value))
-    return "\n".join(lines) + "\n"
+def to_yaml(value):
+    """The YAML text of a config: block style, keys in the order the config was built in
+    (the plugin's documented layout), so that a re-run writes byte-identical ConfigMap data."""
+    if yaml is None:
+        raise RuntimeError("rendering the device plugin config needs PyYAML (requirements.txt)")
+    return yaml.safe_dump(value, default_flow_style=False, sort_keys=False)
 
 
 def configmap_data(pools, default_key, mig_strategy="none", existing=None):

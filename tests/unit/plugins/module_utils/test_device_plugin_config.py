@@ -172,8 +172,8 @@ def test_render_time_slicing_matches_the_documented_layout():
         "    renameByDefault: false\n"
         "    failRequestsGreaterThanOne: false\n"
         "    resources:\n"
-        "      - name: nvidia.com/gpu\n"
-        "        replicas: 4\n"
+        "    - name: nvidia.com/gpu\n"
+        "      replicas: 4\n"
     )
 
 
