@@ -15,12 +15,12 @@ version_added: 0.1.0
 short_description: The names the collection shares with NVIDIA's GPU Operator and device plugin
 description:
   - The Kubernetes contract of the collection, from its one home (the module utility
-    C(k8s_contract)): the GPU Operator's ClusterPolicy name, the node labels of the operator,
+    C(k8s_contract)) - the GPU Operator's ClusterPolicy name, the node labels of the operator,
     its MIG manager, the device plugin's config manager and GPU feature discovery, the
     device plugin's resource names and the suffix of a renamed shared resource.
   - Without terms, one mapping of every name; with terms, the names under those keys.
   - Roles read the mapping as C(cluster_contract), a variable of the role
-    M(fractional.gpu.cluster) set from this lookup.
+    C(fractional.gpu.cluster) set from this lookup.
 options:
   _terms:
     description: Keys of the mapping (C(cluster_policy), C(gpu_present_label), ...); none for the whole mapping.
