@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: k8s_contract
 author:
-  - fractional.gpu developers
+  - fractional.gpu contributors (@fractional-gpu)
 version_added: 0.1.0
 short_description: The names the collection shares with NVIDIA's GPU Operator and device plugin
 description:
