@@ -290,12 +290,25 @@ def default_config(mig_strategy="none"):
     return {"version": "v1", "flags": {"migStrategy": mig_strategy}}
 
 
+if yaml is not None:
+    class _PlainDumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
+        """PyYAML's safe dumper, which also writes subclasses of the plain types (the values
+        Ansible hands a filter carry its tags in such subclasses) as the plain types."""
+
+    for _plain, _represent in ((str, yaml.SafeDumper.represent_str),
+                               (int, yaml.SafeDumper.represent_int),
+                               (float, yaml.SafeDumper.represent_float),
+                               (dict, yaml.SafeDumper.represent_dict),
+                               (list, yaml.SafeDumper.represent_list)):
+        _PlainDumper.add_multi_representer(_plain, _represent)
+
+
 def to_yaml(value):
     """The YAML text of a config: block style, keys in the order the config was built in
     (the plugin's documented layout), so that a re-run writes byte-identical ConfigMap data."""
     if yaml is None:
         raise RuntimeError("rendering the device plugin config needs PyYAML (requirements.txt)")
-    return yaml.safe_dump(value, default_flow_style=False, sort_keys=False)
+    return yaml.dump(value, Dumper=_PlainDumper, default_flow_style=False, sort_keys=False)
 
 
 def configmap_data(pools, default_key, mig_strategy="none", existing=None):

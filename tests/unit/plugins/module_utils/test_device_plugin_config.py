@@ -199,6 +199,23 @@ def test_scalars_that_yaml_would_misread_are_quoted():
         {"a": "true", "b": "1.0", "c": "x y", "d": 'q"t', "e": {}, "f": []}
 
 
+class Tagged(str):
+    """A str subclass, as Ansible hands a filter the strings of a template (data tagging)."""
+
+
+class TaggedDict(dict):
+    pass
+
+
+def test_values_ansible_hands_over_are_written_as_plain_yaml():
+    tagged = dpc.render_config(TaggedDict(pool(name=Tagged("l40s"), flags=TaggedDict({Tagged("failOnInitError"): True}),
+                                               resources=[TaggedDict(name=Tagged("nvidia.com/gpu"), replicas=4)])),
+                               Tagged("mixed"))
+    plain = dpc.render_config(pool(flags={"failOnInitError": True}), "mixed")
+    assert dpc.to_yaml(tagged) == dpc.to_yaml(plain)
+    assert "!" not in dpc.to_yaml(tagged)
+
+
 def test_pools_without_sharing_get_no_key():
     assert set(dpc.configmap_data([pool(sharing=False)], "default")) == {"default"}
 
