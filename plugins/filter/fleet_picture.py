@@ -12,6 +12,7 @@ from ansible_collections.fractional.gpu.plugins.module_utils.fleet_picture impor
     picture_nodes,
     render_html,
 )
+from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import GPU_COUNT_LABEL
 
 __metaclass__ = type
 
@@ -101,7 +102,7 @@ def fleet_picture(rows, nodes, entries, mig_config=None, nvml_results=None, gene
     reports = dict((host, result.get("report")) for host, result in (nvml_results or {}).items()
                    if isinstance(result, dict) and result.get("report"))
     counts = dict(((n.get("metadata") or {}).get("name"),
-                   ((n.get("metadata") or {}).get("labels") or {}).get("nvidia.com/gpu.count"))
+                   ((n.get("metadata") or {}).get("labels") or {}).get(GPU_COUNT_LABEL))
                   for n in nodes)
     return render_html(picture_nodes(rows, counts, entries, mig_config, reports),
                        title, generated, version or collection_version())

@@ -29,35 +29,40 @@ GPU feature discovery labeler internal/lm/resource.go, read at v0.17-v0.20):
   labels ``<name>.replicas``, ``<name>.sharing-strategy`` (``time-slicing`` / ``mps`` /
   ``none``) and ``<name>.product`` with a ``-SHARED`` suffix when shared and NOT renamed.
 
-Every function is pure (no I/O) and stdlib only, so the filters in
-``plugins/filter/device_plugin_config.py`` and the unit tests call it directly.
+Every function is pure (no I/O), stdlib only but for PyYAML's emitter (``to_yaml``), so
+the ``device_plugin_*`` filters and the unit tests call it directly.
 """
 
 from __future__ import absolute_import, division, print_function
 
 import re
 
-from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import parse_product
+try:
+    import yaml
+except ImportError:  # the configs are rendered on the controller, which has PyYAML
+    yaml = None
+
 from ansible_collections.fractional.gpu.plugins.module_utils.gpu_models import GPU_MODELS
-from ansible_collections.fractional.gpu.plugins.module_utils.mig_strategy import (
+from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import (
+    CONFIG_DAEMONSETS,
+    CONFIG_MANAGER_CONTAINER,
+    DEVICE_PLUGIN_CONFIG_LABEL as CONFIG_LABEL,
+    GPU_PRESENT_LABEL,
     GPU_RESOURCE as FULL_GPU,
+    MIG_CONFIG_ALL_DISABLED,
+    MIG_CONFIG_LABEL,
     MIG_RESOURCE_PREFIX as MIG_PREFIX,
+    SHARED_RESOURCE_SUFFIX as SHARED_SUFFIX,
+    advertised_resource,
+    parse_product,
+)
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_strategy import (
     STRATEGIES as MIG_STRATEGIES,
     sharing_problems,
 )
 
 __metaclass__ = type
 
-# Node label the device plugin's config manager reads to pick a ConfigMap key.
-CONFIG_LABEL = "nvidia.com/device-plugin.config"
-GPU_PRESENT_LABEL = "nvidia.com/gpu.present"  # the GPU Operator's mark of a GPU node
-# The GPU Operator's DaemonSets that read the device plugin config (their name and their
-# `app` label; gpu-operator assets/state-device-plugin, assets/gpu-feature-discovery), and
-# the sidecar it adds to both when ClusterPolicy spec.devicePlugin.config names a ConfigMap
-# (controllers/object_controls.go handleDevicePluginConfig).
-CONFIG_DAEMONSETS = ("nvidia-device-plugin-daemonset", "gpu-feature-discovery")
-CONFIG_MANAGER = "config-manager"
-SHARED_SUFFIX = ".shared"
 STRATEGIES = {"timeSlicing": "time-slicing", "mps": "mps"}  # config key -> GFD label value
 MAX_RESOURCE_NAME_LENGTH = 63  # k8s-device-plugin api/config/v1 consts.go
 
@@ -172,7 +177,7 @@ def _check_resource(where, index, resource, pool, mig_names, problems):
                         "with sharing: false instead)" % (rwhere, replicas))
     rename = resource.get("rename")
     if rename not in (None, ""):
-        if not (pool["rename_by_default"] and rename == name + SHARED_SUFFIX):
+        if not (pool["rename_by_default"] and rename == advertised_resource(name, True)):
             problems.append("%s: rename %r is ignored by the device plugin (it only supports "
                             "renameByDefault, which advertises %s%s); set rename_by_default: "
                             "true and drop rename" % (rwhere, rename, name, SHARED_SUFFIX))
@@ -285,44 +290,25 @@ def default_config(mig_strategy="none"):
     return {"version": "v1", "flags": {"migStrategy": mig_strategy}}
 
 
-def _scalar(value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if _is_int(value) or isinstance(value, float):
-        return str(value)
-    text = str(value)
-    if re.match(r"^[A-Za-z][-A-Za-z0-9_./]*$", text) and text.lower() not in (
-            "true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"):
-        return text
-    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"')
+if yaml is not None:
+    class _PlainDumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
+        """PyYAML's safe dumper, which also writes subclasses of the plain types (the values
+        Ansible hands a filter carry its tags in such subclasses) as the plain types."""
+
+    for _plain, _represent in ((str, yaml.SafeDumper.represent_str),
+                               (int, yaml.SafeDumper.represent_int),
+                               (float, yaml.SafeDumper.represent_float),
+                               (dict, yaml.SafeDumper.represent_dict),
+                               (list, yaml.SafeDumper.represent_list)):
+        _PlainDumper.add_multi_representer(_plain, _represent)
 
 
-def to_yaml(value, indent=0):
-    """Block-style YAML for the plain dict / list / scalar trees this module renders.
-
-    Deterministic (keys in insertion order), so a re-run writes byte-identical ConfigMap data.
-    """
-    pad = " " * indent
-    lines = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, (dict, list)) and item:
-                lines.append("%s%s:" % (pad, key))
-                lines.append(to_yaml(item, indent + 2).rstrip("\n"))
-            else:
-                lines.append("%s%s: %s" % (pad, key, _scalar(item) if not isinstance(item, (dict, list))
-                                           else ("{}" if isinstance(item, dict) else "[]")))
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict) and item:
-                body = to_yaml(item, indent + 2).rstrip("\n").split("\n")
-                lines.append("%s- %s" % (pad, body[0].lstrip()))
-                lines.extend(body[1:])
-            else:
-                lines.append("%s- %s" % (pad, _scalar(item)))
-    else:
-        lines.append(pad + _scalar(value))
-    return "\n".join(lines) + "\n"
+def to_yaml(value):
+    """The YAML text of a config: block style, keys in the order the config was built in
+    (the plugin's documented layout), so that a re-run writes byte-identical ConfigMap data."""
+    if yaml is None:
+        raise RuntimeError("rendering the device plugin config needs PyYAML (requirements.txt)")
+    return yaml.dump(value, Dumper=_PlainDumper, default_flow_style=False, sort_keys=False)
 
 
 def configmap_data(pools, default_key, mig_strategy="none", existing=None):
@@ -445,7 +431,7 @@ def _mig_in_use(labels):
     devices (single strategy) or nothing (mixed), not the physical GPUs."""
     return (parse_product(labels.get(FULL_GPU + ".product")).mig_profile is not None
             or any(k.startswith(MIG_PREFIX) and k.endswith(".count") for k in labels)
-            or labels.get("nvidia.com/mig.config", "all-disabled") not in ("", "all-disabled"))
+            or labels.get(MIG_CONFIG_LABEL, MIG_CONFIG_ALL_DISABLED) not in ("", MIG_CONFIG_ALL_DISABLED))
 
 
 def node_problems(node, pool=None):
@@ -486,7 +472,7 @@ def node_problems(node, pool=None):
                 problems.append("%s: no %s.count label (is GPU feature discovery running?)" % (name, rname))
             continue
         replicas = int(resource["replicas"])
-        advertised = rname + SHARED_SUFFIX if renamed else rname
+        advertised = advertised_resource(rname, renamed)
         got = _quantity(allocatable.get(advertised, 0))
         if got != count * replicas:
             problems.append("%s: allocatable %s is %s, expected %d (%d x %d replicas)"
@@ -534,7 +520,7 @@ def rollout_pending(daemonsets, configmap_name):
         spec = ((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}
         status = daemonset.get("status") or {}
         mounted = set(((v.get("configMap") or {}).get("name")) for v in spec.get("volumes") or [])
-        sidecar = any(c.get("name") == CONFIG_MANAGER for c in spec.get("containers") or [])
+        sidecar = any(c.get("name") == CONFIG_MANAGER_CONTAINER for c in spec.get("containers") or [])
         where = "DaemonSet %s/%s" % (meta.get("namespace"), meta.get("name"))
         if configmap_name and (configmap_name not in mounted or not sidecar):
             pending.append("%s does not mount ConfigMap %s yet" % (where, configmap_name))

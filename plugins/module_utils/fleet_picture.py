@@ -26,11 +26,9 @@ from __future__ import absolute_import, division, print_function
 from html import escape
 
 from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import gpu_model
+from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import GPU_RESOURCE
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_placement import find_placement
-from ansible_collections.fractional.gpu.plugins.module_utils.mig_strategy import (
-    GPU_RESOURCE,
-    mig_layouts,
-)
+from ansible_collections.fractional.gpu.plugins.module_utils.mig_strategy import mig_layouts
 
 __metaclass__ = type
 

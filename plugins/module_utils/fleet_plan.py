@@ -14,6 +14,11 @@ Pure functions over plain data, stdlib only.
 
 from __future__ import absolute_import, division, print_function
 
+from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import (
+    GPU_COUNT_LABEL,
+    GPU_PRESENT_LABEL,
+    GPU_PRODUCT_LABEL,
+)
 from ansible_collections.fractional.gpu.plugins.module_utils.sharing_advisor import (
     AdviceError,
     advise,
@@ -24,7 +29,7 @@ __metaclass__ = type
 MIG = "mig"
 TIME_SLICING = "time_slicing"
 STRATEGIES = ("auto", MIG, TIME_SLICING, "kai", "none")
-NO_NODE = "no GPU node named %s in the cluster (a node with nvidia.com/gpu.present=true)"
+NO_NODE = "no GPU node named %%s in the cluster (a node with %s=true)" % GPU_PRESENT_LABEL
 
 
 def as_bool(value):
@@ -78,7 +83,7 @@ def resolve_pools(nodes, scope, pool_label, defaults):
                 first = labels
         if first is None:
             continue
-        product = first.get("nvidia.com/gpu.product", "")
+        product = first.get(GPU_PRODUCT_LABEL, "")
         strategy = settings.get("pool_strategy") or "auto"
         if strategy not in STRATEGIES:
             problems.append("pool %s: pool_strategy '%s' is not one of %s"
@@ -105,7 +110,7 @@ def resolve_pools(nodes, scope, pool_label, defaults):
             "strategy": strategy,
             "reasons": reasons,
             "gpu_product": product,
-            "gpu_count": int(first.get("nvidia.com/gpu.count") or 0),
+            "gpu_count": int(first.get(GPU_COUNT_LABEL) or 0),
             "node_selector": selector,
             "mig_config_name": settings.get("mig_config_name") if strategy == MIG else None,
             "time_slicing": time_slicing,

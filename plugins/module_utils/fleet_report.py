@@ -8,8 +8,14 @@ from __future__ import absolute_import, division, print_function
 
 from collections import Counter
 
-from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import (
-    MIG_INVALID,
+from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import (
+    GPU_COUNT_LABEL,
+    GPU_PRESENT_LABEL,
+    GPU_PRODUCT_LABEL,
+    GPU_RESOURCE,
+    MIG_RESOURCE_PREFIX,
+    PRODUCT_MIG_INVALID as MIG_INVALID,
+    advertised_resource,
     parse_product,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
@@ -17,8 +23,6 @@ from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
     desired_from_config,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_strategy import (
-    GPU_RESOURCE,
-    MIG_RESOURCE_PREFIX,
     MIXED,
     NONE,
     SINGLE,
@@ -43,8 +47,8 @@ def mig_config_errors(config, config_name, gpu_product, gpu_count, allow_no_matc
     them (``gpu_product`` or ``gpu_count`` None or empty) is refused, never counted as a
     node with 0 GPUs; so is one whose labels count MIG devices (the single strategy).
     """
-    missing = [label for label, value in (("nvidia.com/gpu.product", gpu_product),
-                                          ("nvidia.com/gpu.count", gpu_count))
+    missing = [label for label, value in ((GPU_PRODUCT_LABEL, gpu_product),
+                                          (GPU_COUNT_LABEL, gpu_count))
                if value is None or str(value).strip() == ""]
     if missing:
         return ["the node has no %s label, so its GPUs cannot be checked off the host (is GPU "
@@ -80,9 +84,9 @@ def physical_gpu_count(config, config_name, gpu_product, gpu_count):
                           % gpu_product)
     per_gpu = len((mig_layouts(config, config_name, gpu_product, 1) or {}).get(0) or [])
     if not per_gpu or count % per_gpu:
-        raise ReportError("nvidia.com/gpu.count %d (MIG devices %s) is not a whole number of "
+        raise ReportError("%s %d (MIG devices %s) is not a whole number of "
                           "GPUs with the %d MIG device(s) per GPU of config '%s'"
-                          % (count, profile, per_gpu, config_name))
+                          % (GPU_COUNT_LABEL, count, profile, per_gpu, config_name))
     return count // per_gpu
 
 
@@ -111,8 +115,8 @@ def share(devices, sharing):
     """The devices a node advertises once shared: each shared resource x its replicas,
     named <resource>.shared with renameByDefault."""
     replicas = {item["name"]: int(item["replicas"]) for item in sharing.get("resources", [])}
-    suffix = ".shared" if sharing.get("rename_by_default") else ""
-    return {name + (suffix if name in replicas else ""): count * replicas.get(name, 1)
+    renamed = bool(sharing.get("rename_by_default"))
+    return {advertised_resource(name, renamed and name in replicas): count * replicas.get(name, 1)
             for name, count in devices.items()}
 
 
@@ -161,7 +165,7 @@ def report_row(node, pool, strategy, expected, checks=None, problems=None):
     return {
         "node": node["metadata"]["name"],
         "pool": pool,
-        "gpu_model": labels.get("nvidia.com/gpu.product", "?"),
+        "gpu_model": labels.get(GPU_PRODUCT_LABEL, "?"),
         "strategy": strategy,
         "expected": expected or {},
         "found": found,
@@ -174,7 +178,7 @@ def report_row(node, pool, strategy, expected, checks=None, problems=None):
     }
 
 
-NOT_IN_CLUSTER = "no GPU node of that name in the cluster (with nvidia.com/gpu.present=true)"
+NOT_IN_CLUSTER = "no GPU node of that name in the cluster (with %s=true)" % GPU_PRESENT_LABEL
 NOT_VALIDATED = ("not validated: the host failed or was unreachable earlier in this run "
                  "(see above)")
 
@@ -200,8 +204,8 @@ def fleet_summary(nodes, pools, hosts=None, mig_config=None, mig_strategy=MIXED)
         strategy = pool.get("strategy", "none")
         try:
             expected = expected_resources(
-                strategy, labels.get("nvidia.com/gpu.product", ""),
-                labels.get("nvidia.com/gpu.count", 0), mig_config=mig_config,
+                strategy, labels.get(GPU_PRODUCT_LABEL, ""),
+                labels.get(GPU_COUNT_LABEL, 0), mig_config=mig_config,
                 mig_config_name=pool.get("mig_config_name"),
                 time_slicing=pool.get("time_slicing"), mig_strategy=mig_strategy)
             problems = []

@@ -18,7 +18,7 @@ change on its host, decided from the node and the GPU Operator's ClusterPolicy.
   their pods are gone, and sets the labels back to ``true`` afterwards. A label at
   ``false`` is someone else's decision and stays; unlike the MIG manager, a label the node
   does not carry stays absent.
-- The operator's MIG manager applies the node's ``nvidia.com/mig.config`` (``all-disabled``
+- The operator's MIG manager applies the config its node's label names (``all-disabled``
   by default, ``migManager.config.default``) whenever its pod starts: it would undo a
   layout made on the host. Host mode is refused on a node where it can run, that is while
   the ClusterPolicy enables it and the node's ``nvidia.com/gpu.deploy.mig-manager`` is not
@@ -32,18 +32,25 @@ from __future__ import absolute_import, division, print_function
 
 import json
 
+from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import (
+    CLUSTER_POLICY,
+    DCGM_APP,
+    DCGM_EXPORTER_APP,
+    DEPLOY_LABEL_PREFIX,
+    DEVICE_PLUGIN_APP,
+    GFD_APP,
+    MIG_CONFIG_LABEL,
+    PAUSED_FOR_MIG_CHANGE as PAUSED,
+)
+
 __metaclass__ = type
 
 MARK = "fractional.gpu/mig-change"
-PAUSED = "paused-for-mig-change"
-DEPLOY_PREFIX = "nvidia.com/gpu.deploy."
 # The operands NVIDIA's MIG manager pauses, and the app label of their pods.
-OPERAND_LABELS = tuple(DEPLOY_PREFIX + name for name in (
+OPERAND_LABELS = tuple(DEPLOY_LABEL_PREFIX + name for name in (
     "device-plugin", "gpu-feature-discovery", "dcgm-exporter", "dcgm", "nvsm"))
-OPERAND_APPS = ("nvidia-device-plugin-daemonset", "gpu-feature-discovery",
-                "nvidia-dcgm-exporter", "nvidia-dcgm")
-MIG_MANAGER_LABEL = DEPLOY_PREFIX + "mig-manager"
-MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+OPERAND_APPS = (DEVICE_PLUGIN_APP, GFD_APP, DCGM_EXPORTER_APP, DCGM_APP)
+MIG_MANAGER_LABEL = DEPLOY_LABEL_PREFIX + "mig-manager"
 
 
 def _meta(node):
@@ -84,12 +91,12 @@ def mig_manager_problems(node, policy, node_name=None):
     config = _labels(node).get(MIG_CONFIG_LABEL)
     default = (manager.get("config") or {}).get("default")
     return ["%s: host mode refused: the GPU Operator's MIG manager can run on this node "
-            "(ClusterPolicy cluster-policy enables it; node label %s is %s) and applies the "
+            "(ClusterPolicy %s enables it; node label %s is %s) and applies the "
             "node's %s (%s) whenever its pod starts, undoing a layout made on the host. Keep it "
             "off the node (kubectl label node %s %s=false --overwrite; the operator keeps that "
             "value), disable it (gpu_operator_mig_manager_enabled: false), or use mig_mode: "
             "operator. Nothing was changed."
-            % (name, MIG_MANAGER_LABEL, value if value is not None else "unset",
+            % (name, CLUSTER_POLICY, MIG_MANAGER_LABEL, value if value is not None else "unset",
                MIG_CONFIG_LABEL, "'%s'" % config if config
                else "unset; the operator sets it to '%s'" % default if default else "unset",
                name, MIG_MANAGER_LABEL)]

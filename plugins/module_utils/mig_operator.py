@@ -24,13 +24,18 @@ from datetime import datetime
 from ansible_collections.fractional.gpu.plugins.module_utils.fleet_report import (
     mig_config_errors,
 )
-from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import COUNT, PRODUCT
+from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import (
+    CLUSTER_POLICY,
+    DEPLOY_LABEL_PREFIX,
+    GPU_COUNT_LABEL,
+    GPU_PRODUCT_LABEL,
+    MIG_CONFIG_LABEL as CONFIG_LABEL,
+    MIG_CONFIG_STATE_LABEL as STATE_LABEL,
+    PAUSED_FOR_MIG_CHANGE,
+)
 
 __metaclass__ = type
 
-CLUSTER_POLICY = "cluster-policy"
-CONFIG_LABEL = "nvidia.com/mig.config"
-STATE_LABEL = "nvidia.com/mig.config.state"
 SUCCESS, FAILED = "success", "failed"
 BUSY = ("pending", "rebooting")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -69,8 +74,8 @@ def check_problems(nodes_by_name, wanted, plans, config, allow_no_match=False):
                                             "(was the host reached?)"))
             continue
         labels = _labels(nodes_by_name[node])
-        product = labels.get(PRODUCT)
-        count = labels.get(COUNT)
+        product = labels.get(GPU_PRODUCT_LABEL)
+        count = labels.get(GPU_COUNT_LABEL)
         errors = mig_config_errors(config, wanted[node], product, count, allow_no_match)
         if errors:
             problems.append("%s: invalid MIG configuration for its GPUs as GPU feature discovery "
@@ -185,8 +190,8 @@ def decide(nodes_by_name, wanted, pods, plans, configmap_time, now, sync_seconds
         if not pods_here:
             problems.append("%s: no MIG manager pod (%s) runs on it, so nothing would apply '%s'. "
                             "The GPU Operator runs one on nodes labelled "
-                            "nvidia.com/gpu.deploy.mig-manager=true (MIG-capable GPU nodes)."
-                            % (node, selector, wanted[node]))
+                            "%smig-manager=true (MIG-capable GPU nodes)."
+                            % (node, selector, wanted[node], DEPLOY_LABEL_PREFIX))
             continue
         label = labels.get(CONFIG_LABEL, "")
         state = labels.get(STATE_LABEL, "")
@@ -256,21 +261,22 @@ def result_problems(nodes_by_name, wanted, nodes, timeout, namespace, selector):
         if state == SUCCESS:
             continue
         problems.append(
-            "%s: nvidia.com/mig.config.state is '%s' %s '%s'. Read the log of the MIG manager on "
+            "%s: %s is '%s' %s '%s'. Read the log of the MIG manager on "
             "that node (kubectl -n %s get pods -l %s --field-selector spec.nodeName=%s, then "
-            "kubectl logs); nvidia.com/gpu.deploy.* labels left at paused-for-mig-change mean it "
+            "kubectl logs); %s* labels left at %s mean it "
             "stopped half-way. Running the role again restarts it on the node to apply '%s' again."
-            % (node, state or "unset", "for" if state == FAILED else "after %ss for" % timeout,
-               wanted[node], namespace, selector, node, wanted[node]))
+            % (node, STATE_LABEL, state or "unset", "for" if state == FAILED else "after %ss for" % timeout,
+               wanted[node], namespace, selector, node, DEPLOY_LABEL_PREFIX, PAUSED_FOR_MIG_CHANGE,
+               wanted[node]))
     return problems
 
 
 def unsettled_problems(nodes_by_name, old, nodes, timeout, namespace, selector):
     """For restarted nodes whose label is about to change: one message per node whose new
     MIG manager pod did not report on the old config in time."""
-    return ["%s: the new MIG manager pod set no nvidia.com/mig.config.state for '%s' in %ss "
+    return ["%s: the new MIG manager pod set no %s for '%s' in %ss "
             "(kubectl -n %s get pods -l %s --field-selector spec.nodeName=%s); the node keeps '%s'."
-            % (node, old[node], timeout, namespace, selector, node, old[node])
+            % (node, STATE_LABEL, old[node], timeout, namespace, selector, node, old[node])
             for node, state in sorted(states(nodes_by_name, nodes).items())
             if state not in (SUCCESS, FAILED)]
 

@@ -4,7 +4,7 @@
 """The MIG strategy: how the NVIDIA device plugin and GPU feature discovery advertise MIG
 devices, read from the cluster, and what each pool may ask under it.
 
-One source: ClusterPolicy ``cluster-policy`` ``spec.mig.strategy``. The GPU Operator passes
+One source: the GPU Operator's ClusterPolicy, ``spec.mig.strategy``. The GPU Operator passes
 it to the device plugin and GFD as ``MIG_STRATEGY``, which overrides ``flags.migStrategy``
 in their config files; without it the plugin keeps its config file's value, which the
 collection renders from the same strategy, and whose default is ``none``
@@ -28,8 +28,11 @@ The device plugin's rules (github.com/NVIDIA/k8s-device-plugin v0.17-v0.19):
 
 from __future__ import absolute_import, division, print_function
 
-from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import (
-    gpu_model,
+from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import gpu_model
+from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import (
+    CLUSTER_POLICY,
+    GPU_RESOURCE,
+    MIG_RESOURCE_PREFIX,
     parse_product,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
@@ -44,21 +47,17 @@ NONE, SINGLE, MIXED = "none", "single", "mixed"
 STRATEGIES = (NONE, SINGLE, MIXED)
 # The device plugin's own default, when the operator passes no MIG_STRATEGY.
 PLUGIN_DEFAULT = NONE
-# The resources the device plugin advertises: whole GPUs (and, under single, MIG devices),
-# and under mixed one per MIG profile.
-GPU_RESOURCE = "nvidia.com/gpu"
-MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
 NVIDIA_VENDOR_ID = 0x10DE
 
 
 def cluster_strategy(policy):
-    """The MIG strategy the device plugin runs with, from ClusterPolicy ``cluster-policy``
+    """The MIG strategy the device plugin runs with, from the GPU Operator's ClusterPolicy
     (the object as the API returns it, or None when the operator is not installed)."""
     spec = (policy or {}).get("spec") or {}
     strategy = (spec.get("mig") or {}).get("strategy") or PLUGIN_DEFAULT
     if strategy not in STRATEGIES:
-        raise ValueError("ClusterPolicy cluster-policy has spec.mig.strategy %r, not one of %s"
-                         % (strategy, ", ".join(STRATEGIES)))
+        raise ValueError("ClusterPolicy %s has spec.mig.strategy %r, not one of %s"
+                         % (CLUSTER_POLICY, strategy, ", ".join(STRATEGIES)))
     return strategy
 
 

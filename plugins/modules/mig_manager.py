@@ -194,9 +194,9 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
 
 from ansible_collections.fractional.gpu.plugins.module_utils import kube, mig_operator
 from ansible_collections.fractional.gpu.plugins.module_utils.fleet_plan import nodes_by_name
-from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import PRESENT
+from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import GPU_PRESENT_LABEL
 
-GPU_NODES = PRESENT + "=true"
+GPU_NODES = GPU_PRESENT_LABEL + "=true"
 
 
 def argument_spec():

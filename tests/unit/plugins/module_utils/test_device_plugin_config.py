@@ -172,8 +172,8 @@ def test_render_time_slicing_matches_the_documented_layout():
         "    renameByDefault: false\n"
         "    failRequestsGreaterThanOne: false\n"
         "    resources:\n"
-        "      - name: nvidia.com/gpu\n"
-        "        replicas: 4\n"
+        "    - name: nvidia.com/gpu\n"
+        "      replicas: 4\n"
     )
 
 
@@ -197,6 +197,23 @@ def test_rendered_yaml_parses_back_to_the_same_tree():
 def test_scalars_that_yaml_would_misread_are_quoted():
     assert yaml.safe_load(dpc.to_yaml({"a": "true", "b": "1.0", "c": "x y", "d": 'q"t', "e": {}, "f": []})) == \
         {"a": "true", "b": "1.0", "c": "x y", "d": 'q"t', "e": {}, "f": []}
+
+
+class Tagged(str):
+    """A str subclass, as Ansible hands a filter the strings of a template (data tagging)."""
+
+
+class TaggedDict(dict):
+    pass
+
+
+def test_values_ansible_hands_over_are_written_as_plain_yaml():
+    tagged = dpc.render_config(TaggedDict(pool(name=Tagged("l40s"), flags=TaggedDict({Tagged("failOnInitError"): True}),
+                                               resources=[TaggedDict(name=Tagged("nvidia.com/gpu"), replicas=4)])),
+                               Tagged("mixed"))
+    plain = dpc.render_config(pool(flags={"failOnInitError": True}), "mixed")
+    assert dpc.to_yaml(tagged) == dpc.to_yaml(plain)
+    assert "!" not in dpc.to_yaml(tagged)
 
 
 def test_pools_without_sharing_get_no_key():
@@ -275,7 +292,7 @@ def test_restarts_nodes_whose_config_changed_under_the_key_they_keep():
 def daemonset(name, configmap=None, generation=2, observed=2, desired=6, updated=6, available=6):
     """A DaemonSet as the GPU Operator renders it (gpu-operator handleDevicePluginConfig):
     with a config reference, the ConfigMap volume and the config manager sidecar."""
-    containers = [{"name": "main"}] + ([{"name": dpc.CONFIG_MANAGER}] if configmap else [])
+    containers = [{"name": "main"}] + ([{"name": dpc.CONFIG_MANAGER_CONTAINER}] if configmap else [])
     volumes = [{"name": "x", "hostPath": {"path": "/x"}}] + (
         [{"name": configmap, "configMap": {"name": configmap}}] if configmap else [])
     return {"metadata": {"name": name, "namespace": "gpu-operator", "generation": generation},

@@ -7,8 +7,8 @@ import pytest
 from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import (
     gpu_model,
     missing_discovery_labels,
-    parse_product,
 )
+from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import parse_product
 
 
 @pytest.mark.parametrize("label, product, profile, shared", [
