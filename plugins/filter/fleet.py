@@ -28,7 +28,7 @@ def fleet_scope_filter(matched, play_hosts, hostvars, pattern="gpu_nodes", limit
     return fleet_scope.resolve_scope(matched, play_hosts, info, pattern=pattern, limit=limit or "")
 
 
-def fleet_pool_labels(nodes, scope, pool_label="fractional.gpu/pool"):
+def fleet_pool_labels(nodes, scope, pool_label):
     return fleet_scope.pool_label_plan(nodes, scope, pool_label)
 
 
@@ -36,7 +36,7 @@ def fleet_discovery_pending(nodes, hosts):
     return fleet_scope.discovery_pending(nodes, hosts)
 
 
-def fleet_resolve(nodes, scope, pool_label="fractional.gpu/pool", defaults=None):
+def fleet_resolve(nodes, scope, pool_label, defaults=None):
     return fleet_plan.resolve_pools(nodes, scope, pool_label, defaults or {})
 
 

@@ -42,6 +42,10 @@ __metaclass__ = type
 
 # The GPU Operator's ClusterPolicy: one per cluster, under this name.
 CLUSTER_POLICY = "cluster-policy"
+CLUSTER_POLICY_GROUP = "nvidia.com"
+CLUSTER_POLICY_VERSION = "v1"
+CLUSTER_POLICY_PLURAL = "clusterpolicies"
+CLUSTER_POLICY_KIND = "ClusterPolicy"
 
 # Node labels of the GPU Operator: its mark of a GPU node, and the per-operand switches its
 # DaemonSets select on (true, false, or paused-for-mig-change while a MIG change runs).
@@ -110,6 +114,8 @@ def contract():
     """The names roles and playbooks use, by the key they read them under."""
     return {
         "cluster_policy": CLUSTER_POLICY,
+        "cluster_policy_api_version": "%s/%s" % (CLUSTER_POLICY_GROUP, CLUSTER_POLICY_VERSION),
+        "cluster_policy_kind": CLUSTER_POLICY_KIND,
         "gpu_present_label": GPU_PRESENT_LABEL,
         "gpu_nodes_selector": "%s=true" % GPU_PRESENT_LABEL,
         "deploy_label_prefix": DEPLOY_LABEL_PREFIX,

@@ -103,9 +103,9 @@ def mig_manager_problems(node, policy, node_name=None):
 
 
 def plan_change(node, policy, config_name):
-    """What the role does to the node before it changes the GPUs: ``mark`` (the annotation
-    value, written first), ``cordon`` (whether this change owns the cordon), ``pause``
-    ({label: paused-for-mig-change} to set now), ``paused`` (every label the change holds
+    """What the role does to the node before it changes the GPUs: ``mark`` (the record's
+    text) and ``record`` (the annotations that write it, first), ``cordon`` (whether this
+    change owns the cordon), ``pause`` ({label: paused-for-mig-change} to set now), ``paused`` (every label the change holds
     paused, an earlier run's too: their pods must be gone) and ``problems`` (refusals,
     before any change)."""
     earlier = read_mark(node)
@@ -117,20 +117,21 @@ def plan_change(node, policy, config_name):
         pause = dict((label, PAUSED) for label in OPERAND_LABELS
                      if labels.get(label) not in (None, "false", PAUSED))
     paused = sorted(set((earlier or {}).get("paused") or []) | set(pause))
-    mark = {"config": config_name, "cordoned": cordon, "paused": paused}
-    return {"mark": json.dumps(mark, sort_keys=True), "cordon": cordon, "pause": pause,
+    mark = json.dumps({"config": config_name, "cordoned": cordon, "paused": paused}, sort_keys=True)
+    return {"mark": mark, "record": {MARK: mark}, "cordon": cordon, "pause": pause,
             "paused": paused, "problems": mig_manager_problems(node, policy)}
 
 
 def plan_finish(node):
     """What finishing a MIG change (this run's, or one an earlier run left) does: ``pending``
-    (a record exists), ``restore`` ({label: true} for the labels still paused),
-    ``uncordon`` (only a cordon the record owns)."""
+    (a record exists), ``clear_record`` (the annotations that remove it), ``restore``
+    ({label: true} for the labels still paused), ``uncordon`` (only a cordon the record
+    owns)."""
     mark = read_mark(node)
     if mark is None:
-        return {"pending": False, "restore": {}, "uncordon": False}
+        return {"pending": False, "restore": {}, "uncordon": False, "clear_record": {}}
     labels = _labels(node)
-    return {"pending": True,
+    return {"pending": True, "clear_record": {MARK: None},
             "restore": dict((label, "true") for label in mark["paused"]
                             if labels.get(label) == PAUSED),
             "uncordon": mark["cordoned"]}

@@ -113,6 +113,7 @@ options:
     default: 5
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - fractional.gpu.kubernetes
 attributes:
   check_mode:
     description: Reads only, in every mode.
@@ -120,12 +121,6 @@ attributes:
   diff_mode:
     description: Writes nothing, so has nothing to show.
     support: none
-  platform:
-    description: Runs on the controller, against the Kubernetes API.
-    support: full
-    platforms: kubernetes
-requirements:
-  - kubernetes (Python library)
 seealso:
   - module: fractional.gpu.node_labels
 """
@@ -194,7 +189,13 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
 
 from ansible_collections.fractional.gpu.plugins.module_utils import kube, mig_operator
 from ansible_collections.fractional.gpu.plugins.module_utils.fleet_plan import nodes_by_name
-from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import GPU_PRESENT_LABEL
+from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import (
+    CLUSTER_POLICY,
+    CLUSTER_POLICY_GROUP,
+    CLUSTER_POLICY_PLURAL,
+    CLUSTER_POLICY_VERSION,
+    GPU_PRESENT_LABEL,
+)
 
 GPU_NODES = GPU_PRESENT_LABEL + "=true"
 
@@ -235,8 +236,8 @@ def check(module, api, params):
                                            params["config"], params["allow_no_match"])
     if problems:
         module.fail_json(msg="\n".join(problems))
-    policy = kube.get_cluster_object(api["custom"], "nvidia.com", "v1", "clusterpolicies",
-                                     mig_operator.CLUSTER_POLICY)
+    policy = kube.get_cluster_object(api["custom"], CLUSTER_POLICY_GROUP, CLUSTER_POLICY_VERSION,
+                                     CLUSTER_POLICY_PLURAL, CLUSTER_POLICY)
     problem = mig_operator.policy_problem(policy, params["configmap"], params["patch_cluster_policy"])
     if problem:
         module.fail_json(msg=problem)

@@ -26,6 +26,7 @@ options:
     default: []
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - fractional.gpu.kubernetes
 attributes:
   check_mode:
     description: Reads only.
@@ -33,12 +34,6 @@ attributes:
   diff_mode:
     description: Reads only.
     support: none
-  platform:
-    description: Runs on the controller, against the Kubernetes API.
-    support: full
-    platforms: kubernetes
-requirements:
-  - kubernetes (Python library)
 seealso:
   - module: kubernetes.core.k8s_info
 """

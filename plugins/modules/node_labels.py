@@ -46,6 +46,7 @@ options:
     default: fail
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - fractional.gpu.kubernetes
 attributes:
   check_mode:
     description: Reads the nodes and reports what it would patch; writes nothing.
@@ -53,12 +54,6 @@ attributes:
   diff_mode:
     description: The wanted keys of each node it patches, before and after.
     support: full
-  platform:
-    description: Runs on the controller, against the Kubernetes API.
-    support: full
-    platforms: kubernetes
-requirements:
-  - kubernetes (Python library)
 seealso:
   - module: kubernetes.core.k8s
 """

@@ -14,14 +14,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.fractional.gpu.plugins.module_utils import k8s_contract
+from ansible_collections.fractional.gpu.plugins.module_utils import k8s_contract, mig_host
 
 REPO = Path(__file__).resolve().parents[2]
 HOME = "plugins/module_utils/k8s_contract.py"
 NAMES = (k8s_contract.CLUSTER_POLICY, k8s_contract.MIG_CONFIG_LABEL,
          k8s_contract.DEVICE_PLUGIN_CONFIG_LABEL, k8s_contract.GPU_PRESENT_LABEL,
          k8s_contract.DEPLOY_LABEL_PREFIX, k8s_contract.PAUSED_FOR_MIG_CHANGE,
-         k8s_contract.DEVICE_PLUGIN_APP)
+         k8s_contract.DEVICE_PLUGIN_APP, k8s_contract.contract()["cluster_policy_api_version"],
+         "['%s']" % k8s_contract.GPU_RESOURCE)
+# The collection's own names, each with its one home too.
+OWN_NAMES = {mig_host.MARK: "plugins/module_utils/mig_host.py"}
 # A user's input whose default is a contract name: the default is documentation of a knob
 # the user may point elsewhere.
 USER_DEFAULTS = {("roles/kai_scheduler/defaults/main.yml", k8s_contract.GPU_PRESENT_LABEL)}
@@ -67,11 +70,11 @@ def yaml_code_lines(path: str, text: str):
         yield number, line
 
 
-def spelled_out(path: str):
+def spelled_out(path: str, names=NAMES):
     text = (REPO / path).read_text()
     pieces = python_code_strings(text) if path.endswith(".py") else yaml_code_lines(path, text)
     for number, piece in pieces:
-        for name in NAMES:
+        for name in names:
             if name in piece and (path, name) not in USER_DEFAULTS:
                 yield "%s:%d: %s" % (path, number, name)
 
@@ -88,6 +91,15 @@ def test_no_role_playbook_or_plugin_spells_a_contract_name():
              for line in spelled_out(path)]
     assert not found, ("contract names belong in %s (cluster_contract, the lookup "
                        "fractional.gpu.k8s_contract):\n%s" % (HOME, "\n".join(found)))
+
+
+@pytest.mark.parametrize("name, home", sorted(OWN_NAMES.items()))
+def test_the_collections_own_names_have_one_home(name, home):
+    assert list(spelled_out(home, [name]))
+    found = [line for path in shipped_files()
+             if path != home and not documentation(path)
+             for line in spelled_out(path, [name])]
+    assert not found, "%s belongs in %s:\n%s" % (name, home, "\n".join(found))
 
 
 def test_the_cluster_role_reads_the_contract_from_its_home():

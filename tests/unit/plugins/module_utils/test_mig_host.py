@@ -30,7 +30,9 @@ def test_a_schedulable_node_is_cordoned_by_the_change_and_uncordoned_after():
     plan = plan_change(node(), None, "h100-mixed")
     assert plan["cordon"] and plan["pause"] == {} and plan["problems"] == []
     assert json.loads(plan["mark"]) == {"config": "h100-mixed", "cordoned": True, "paused": []}
-    assert plan_finish(node(mark=json.loads(plan["mark"]))) == {"pending": True, "restore": {}, "uncordon": True}
+    assert plan["record"] == {MARK: plan["mark"]}
+    assert plan_finish(node(mark=json.loads(plan["mark"]))) == \
+        {"pending": True, "restore": {}, "uncordon": True, "clear_record": {MARK: None}}
 
 
 def test_an_administrators_cordon_survives():
@@ -43,8 +45,8 @@ def test_a_failed_drain_is_recognised_by_the_next_run():
     # The record was written before the drain; the node stayed cordoned.
     left = node(unschedulable=True, mark={"config": "h100-mixed", "cordoned": True, "paused": []})
     assert plan_change(left, None, "h100-mixed")["cordon"] is True
-    assert plan_finish(left) == {"pending": True, "restore": {}, "uncordon": True}
-    assert plan_finish(node()) == {"pending": False, "restore": {}, "uncordon": False}
+    assert plan_finish(left) == {"pending": True, "restore": {}, "uncordon": True, "clear_record": {MARK: None}}
+    assert plan_finish(node()) == {"pending": False, "restore": {}, "uncordon": False, "clear_record": {}}
 
 
 def test_operands_are_paused_as_the_mig_manager_does_and_restored():

@@ -6,10 +6,8 @@ against a real apiserver and NVIDIA's operator controller."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_run import ApiResponse, run_module
 
 from ansible_collections.fractional.gpu.plugins.module_utils import kube
 from ansible_collections.fractional.gpu.plugins.modules import mig_manager
@@ -22,11 +20,6 @@ CONFIG = {"version": "v1", "mig-configs": {
 A100 = {"nvidia.com/gpu.present": "true", "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB",
         "nvidia.com/gpu.count": "4"}
 CM = "fractional-gpu-mig-parted-config"
-
-
-class Response:
-    def __init__(self, data):
-        self.data = json.dumps(data).encode()
 
 
 class NotFound(Exception):
@@ -48,24 +41,24 @@ class Fake:
 
     def list_node(self, label_selector=None, _preload_content=True):
         self.reads.append(("nodes", label_selector))
-        return Response({"items": list(self.nodes.values())})
+        return ApiResponse({"items": list(self.nodes.values())})
 
     def list_namespaced_pod(self, namespace, label_selector=None, _preload_content=True):
         self.reads.append(("pods", namespace, label_selector))
-        return Response({"items": self.pods})
+        return ApiResponse({"items": self.pods})
 
     def get_cluster_custom_object(self, group, version, plural, name, _preload_content=True):
         self.reads.append(("policy", group, version, plural, name))
         if self.policy is None:
             raise NotFound()
-        return Response(self.policy)
+        return ApiResponse(self.policy)
 
     def read_namespaced_daemon_set(self, name, namespace, _preload_content=True):
         self.reads.append(("daemonset", namespace, name))
         current = self.daemonsets.pop(0) if len(self.daemonsets) > 1 else self.daemonsets[0]
         if current is None:
             raise NotFound()
-        return Response(current)
+        return ApiResponse(current)
 
 
 @pytest.fixture
@@ -90,12 +83,7 @@ def clock(monkeypatch):
 
 
 def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            mig_manager.main()
-    out = json.loads(capsys.readouterr().out)
-    out["_rc"] = info.value.code
-    return out
+    return run_module(mig_manager, args, capsys)
 
 
 def test_check_fails_on_the_nodes_one_a_line_before_it_reads_the_policy(fake, capsys):

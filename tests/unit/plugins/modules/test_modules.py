@@ -6,11 +6,10 @@ simulator-backed runs are in test_simulator.py."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+from module_run import run_module
 from fake_pynvml import FakePynvml
 from fake_smi import FakeSmi
 
@@ -21,15 +20,6 @@ CONFIG = {"version": "v1", "mig-configs": {
     "all-1g.10gb": [{"devices": "all", "mig-enabled": True, "mig-devices": {"1g.10gb": 7}}],
     "all-3g": [{"devices": "all", "mig-enabled": True, "mig-devices": {"3g.40gb": 2}}],
 }}
-
-
-def run_module(module, args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            module.main()
-    out = json.loads(capsys.readouterr().out)
-    out["_rc"] = info.value.code
-    return out
 
 
 @pytest.fixture

@@ -5,18 +5,10 @@ makes (list the nodes); the lab's scenarios run it against a real apiserver."""
 
 from __future__ import annotations
 
-import json
-
-import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_run import ApiResponse, run_module
 
 from ansible_collections.fractional.gpu.plugins.module_utils import kube
 from ansible_collections.fractional.gpu.plugins.modules import node_info
-
-
-class Response:
-    def __init__(self, data):
-        self.data = json.dumps(data).encode()
 
 
 class FakeApi:
@@ -29,16 +21,11 @@ class FakeApi:
         self.selectors.append(kwargs.get("label_selector"))
         if self.error:
             raise self.error
-        return Response({"items": self.nodes})
+        return ApiResponse({"items": self.nodes})
 
 
 def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            node_info.main()
-    out = json.loads(capsys.readouterr().out)
-    out["_rc"] = info.value.code
-    return out
+    return run_module(node_info, args, capsys)
 
 
 def node(name):

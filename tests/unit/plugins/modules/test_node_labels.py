@@ -6,19 +6,13 @@ apiserver, and stop that apiserver half-way (scenario scale_faults)."""
 
 from __future__ import annotations
 
-import json
 import threading
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_run import ApiResponse, run_module
 
 from ansible_collections.fractional.gpu.plugins.module_utils import kube
 from ansible_collections.fractional.gpu.plugins.modules import node_labels
-
-
-class Response:
-    def __init__(self, data):
-        self.data = json.dumps(data).encode()
 
 
 class FakeApi:
@@ -33,7 +27,7 @@ class FakeApi:
 
     def list_node(self, _preload_content=True, **_kwargs):
         self.lists += 1
-        return Response({"items": list(self.nodes.values())})
+        return ApiResponse({"items": list(self.nodes.values())})
 
     def patch_node(self, name, patch, _content_type=None, _preload_content=True):
         assert _content_type == kube.MERGE_PATCH
@@ -56,12 +50,7 @@ def api(monkeypatch):
 
 
 def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            node_labels.main()
-    out = json.loads(capsys.readouterr().out)
-    out["_rc"] = info.value.code
-    return out
+    return run_module(node_labels, args, capsys)
 
 
 def test_one_read_patches_only_what_differs_then_nothing(api, capsys):
