@@ -13,7 +13,8 @@ collection writes are not NVIDIA's names but the user's (``cluster_device_plugin
 
 Sources (github.com/NVIDIA/gpu-operator, github.com/NVIDIA/k8s-device-plugin v0.17-v0.19):
 
-- the ClusterPolicy the chart creates: deployments/gpu-operator/templates/clusterpolicy.yaml;
+- the ClusterPolicy the chart creates: deployments/gpu-operator/templates/clusterpolicy.yaml,
+  and the operator's Deployment: deployments/gpu-operator/templates/operator.yaml;
 - ``nvidia.com/gpu.present``, ``nvidia.com/gpu.deploy.<operand>``, ``nvidia.com/mig.config``:
   controllers/state_manager.go; ``paused-for-mig-change`` and ``nvidia.com/mig.config.state``:
   github.com/NVIDIA/mig-parted, pkg/mig/reconfigure;
@@ -63,6 +64,10 @@ DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 GPU_COUNT_LABEL = "nvidia.com/gpu.count"
 MIG_CAPABLE_LABEL = "nvidia.com/mig.capable"
+
+# The operator's own Deployment and its pods' app label (deployments/gpu-operator/templates/
+# operator.yaml).
+OPERATOR_DEPLOYMENT = "gpu-operator"
 
 # The operands' DaemonSets (their name is also their pods' app label).
 DEVICE_PLUGIN_APP = "nvidia-device-plugin-daemonset"
@@ -125,6 +130,8 @@ def contract():
         "device_plugin_config_label": DEVICE_PLUGIN_CONFIG_LABEL,
         "gpu_product_label": GPU_PRODUCT_LABEL,
         "gpu_count_label": GPU_COUNT_LABEL,
+        "operator_deployment": OPERATOR_DEPLOYMENT,
+        "operator_pods_selector": "app=%s" % OPERATOR_DEPLOYMENT,
         "config_daemonsets_selector": "app in (%s)" % ", ".join(CONFIG_DAEMONSETS),
         "gpu_resource": GPU_RESOURCE,
         "mig_resource_prefix": MIG_RESOURCE_PREFIX,
