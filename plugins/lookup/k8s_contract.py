@@ -15,7 +15,8 @@ version_added: 0.1.0
 short_description: The names the collection shares with NVIDIA's GPU Operator and device plugin
 description:
   - The Kubernetes contract of the collection, from its one home (the module utility
-    C(k8s_contract)) - the GPU Operator's ClusterPolicy name, the node labels of the operator,
+    C(k8s_contract)) - the GPU Operator's ClusterPolicy (name, API version, kind) and
+    Deployment, the node labels of the operator,
     its MIG manager, the device plugin's config manager and GPU feature discovery, the
     device plugin's resource names and the suffix of a renamed shared resource.
   - Without terms, one mapping of every name; with terms, the names under those keys.
@@ -32,8 +33,8 @@ options:
 EXAMPLES = r"""
 - name: Read the GPU Operator's ClusterPolicy
   kubernetes.core.k8s_info:
-    api_version: nvidia.com/v1
-    kind: ClusterPolicy
+    api_version: "{{ lookup('fractional.gpu.k8s_contract', 'cluster_policy_api_version') }}"
+    kind: "{{ lookup('fractional.gpu.k8s_contract', 'cluster_policy_kind') }}"
     name: "{{ lookup('fractional.gpu.k8s_contract', 'cluster_policy') }}"
 
 - name: Read the GPU nodes

@@ -51,6 +51,7 @@ CLUSTER_POLICY_KIND = "ClusterPolicy"
 # Node labels of the GPU Operator: its mark of a GPU node, and the per-operand switches its
 # DaemonSets select on (true, false, or paused-for-mig-change while a MIG change runs).
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+GPU_NODES_SELECTOR = "%s=true" % GPU_PRESENT_LABEL
 DEPLOY_LABEL_PREFIX = "nvidia.com/gpu.deploy."
 PAUSED_FOR_MIG_CHANGE = "paused-for-mig-change"
 # The MIG manager's: the config a node gets (a key of its ConfigMap), and how applying it went.
@@ -122,7 +123,7 @@ def contract():
         "cluster_policy_api_version": "%s/%s" % (CLUSTER_POLICY_GROUP, CLUSTER_POLICY_VERSION),
         "cluster_policy_kind": CLUSTER_POLICY_KIND,
         "gpu_present_label": GPU_PRESENT_LABEL,
-        "gpu_nodes_selector": "%s=true" % GPU_PRESENT_LABEL,
+        "gpu_nodes_selector": GPU_NODES_SELECTOR,
         "deploy_label_prefix": DEPLOY_LABEL_PREFIX,
         "paused_for_mig_change": PAUSED_FOR_MIG_CHANGE,
         "mig_config_label": MIG_CONFIG_LABEL,

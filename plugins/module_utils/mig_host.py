@@ -105,9 +105,9 @@ def mig_manager_problems(node, policy, node_name=None):
 def plan_change(node, policy, config_name):
     """What the role does to the node before it changes the GPUs: ``mark`` (the record's
     text) and ``record`` (the annotations that write it, first), ``cordon`` (whether this
-    change owns the cordon), ``pause`` ({label: paused-for-mig-change} to set now), ``paused`` (every label the change holds
-    paused, an earlier run's too: their pods must be gone) and ``problems`` (refusals,
-    before any change)."""
+    change owns the cordon), ``pause`` ({label: paused-for-mig-change} to set now),
+    ``paused`` (every label the change holds paused, an earlier run's too: their pods must
+    be gone) and ``problems`` (refusals, before any change)."""
     earlier = read_mark(node)
     labels = _labels(node)
     unschedulable = bool((node.get("spec") or {}).get("unschedulable"))

@@ -194,10 +194,8 @@ from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import
     CLUSTER_POLICY_GROUP,
     CLUSTER_POLICY_PLURAL,
     CLUSTER_POLICY_VERSION,
-    GPU_PRESENT_LABEL,
+    GPU_NODES_SELECTOR as GPU_NODES,
 )
-
-GPU_NODES = GPU_PRESENT_LABEL + "=true"
 
 
 def argument_spec():
