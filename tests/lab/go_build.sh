@@ -9,13 +9,22 @@
 # The caller sets: cache (cache root), bin_dir (directory that gets a symlink per tool),
 # and defines log and die.
 
+# No Go setting of the machine is read (`go env -w`, its GOENV file, GOFLAGS and the like
+# in the environment): every setting a build needs is written here, so that a developer's
+# machine builds as a fresh one does. GOPROXY alone is taken from the environment (a site
+# may reach Go modules only through its own proxy).
+export GOENV=off GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -modcacherw" GOSUMDB=sum.golang.org
+export GOPROXY=${GOPROXY:-https://proxy.golang.org,direct}
+unset GONOSUMDB GONOPROXY GOPRIVATE GOINSECURE GOWORK GO111MODULE
+
 # go_build TOOL MODULE VERSION PACKAGE [LDFLAGS] [STAGING]
 # Builds PACKAGE of MODULE@VERSION in a throw-away consumer module into
 # $cache/bin/TOOL-VERSION/TOOL and links it as $bin_dir/TOOL; a cached binary is reused.
 # Environment: GO_BUILD_CGO=1 builds with cgo (NVIDIA's go-nvml needs it); GO_BUILD_NO_LINK=1
 # builds without linking; GO_BUILD_NOSUMDB="MOD..." fetches those dependencies without the
 # checksum database (it lacks some pseudo-versions) and then requires their go.sum lines to
-# be the ones MODULE's own go.sum pins.
+# be the ones MODULE's own go.sum pins; GO_BUILD_MODULE_SUM=h1:... fetches MODULE itself
+# without the database and requires its hash to be that pin (versions.env).
 # Building as a consumer (rather than `go install mod@ver`) lets modules whose go.mod
 # carries `replace` lines (k8s.io/kubernetes, etcd) build: only the consumer's own replaces
 # apply. STAGING (any non-empty value) maps k8s.io/kubernetes's ./staging replaces to the
@@ -46,8 +55,14 @@ go_build() {
         | xargs go mod edit
     fi
     printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$package" >tools.go
-    local nosumdb=${GO_BUILD_NOSUMDB:-}
-    GONOSUMDB=${nosumdb// /,} go mod tidy >tidy.log 2>&1 || { cat tidy.log >&2; exit 1; }
+    local nosumdb=${GO_BUILD_NOSUMDB:-} module_sum=${GO_BUILD_MODULE_SUM:-} unlisted
+    unlisted=${nosumdb// /,}
+    [[ -z $module_sum ]] || unlisted="${unlisted:+$unlisted,}$module"
+    GONOSUMDB=$unlisted go mod tidy >tidy.log 2>&1 || { cat tidy.log >&2; exit 1; }
+    if [[ -n $module_sum ]]; then
+      grep -qxF "$module $version $module_sum" go.sum \
+        || { echo "$module@$version does not have the hash versions.env pins ($module_sum)" >&2; exit 1; }
+    fi
     if [[ -n $nosumdb ]]; then
       local upstream_sum dep line
       upstream_sum="$(go mod download -json "$module@$version" | sed -n 's/.*"Dir": "\(.*\)",*/\1/p')/go.sum"
@@ -87,7 +102,7 @@ go_build_local() {
 # not list, the pin in versions.env is the check (the download itself skips the database).
 go_module_dir() {
   local module=$1 version=$2 want=$3 json sum dir
-  json=$(GONOSUMDB=$module GOFLAGS=-modcacherw go mod download -json "$module@$version" 2>&1) \
+  json=$(GONOSUMDB=$module go mod download -json "$module@$version" 2>&1) \
     || die "could not download $module@$version from the Go module proxy ($(go env GOPROXY)): $(sed -n 's/.*"Error": "\(.*\)",*/\1/p' <<<"$json")"
   sum=$(sed -n 's/^[[:space:]]*"Sum": "\(.*\)",*/\1/p' <<<"$json")
   dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*/\1/p' <<<"$json")

@@ -99,9 +99,8 @@ cmd_build() {
   package_chart "$dir"
   local version_pkg="$KAI_MODULE/pkg/scheduler/version"
   local ldflags="-X $version_pkg.gitVersion=$KAI_VERSION -X $version_pkg.gitTreeState=clean"
-  export GONOSUMDB="$KAI_MODULE"
   for component in scheduler binder podgrouper admission queuecontroller; do
-    go_build "kai-$component" "$KAI_MODULE" "$KAI_VERSION" "$KAI_MODULE/cmd/$component" "$ldflags"
+    GO_BUILD_MODULE_SUM=$KAI_MODULE_SUM go_build "kai-$component" "$KAI_MODULE" "$KAI_VERSION" "$KAI_MODULE/cmd/$component" "$ldflags"
   done
   log "KAI $KAI_VERSION ready in $((SECONDS - started))s: chart $chart, binaries in $bin_dir"
 }

@@ -10,7 +10,7 @@
 #
 # The checksum database has no entry for this pseudo-version: go_module_dir checks the
 # module's hash against GPU_OPERATOR_MODULE_SUM, and the build then fetches it without the
-# database (GONOSUMDB).
+# database and checks the same pin (GO_BUILD_MODULE_SUM).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,9 +31,8 @@ source "$here/go_build.sh"
 mkdir -p "$bin_dir"
 dir=$(go_module_dir "$module" "$GPU_OPERATOR_MODULE_VERSION" "$GPU_OPERATOR_MODULE_SUM")
 [[ -d $dir/assets/state-mig-manager ]] || die "$module@$GPU_OPERATOR_MODULE_VERSION has no assets/ directory"
-export GONOSUMDB=$module
 # The operator's Makefile stamps internal/info.version; the pseudo-version is what we have.
-go_build gpu-operator "$module" "$GPU_OPERATOR_MODULE_VERSION" "$module/cmd/gpu-operator" \
+GO_BUILD_MODULE_SUM=$GPU_OPERATOR_MODULE_SUM go_build gpu-operator "$module" "$GPU_OPERATOR_MODULE_VERSION" "$module/cmd/gpu-operator" \
   "-X $module/internal/info.version=$GPU_OPERATOR_MODULE_VERSION"
 echo "$cache/bin/gpu-operator-$GPU_OPERATOR_MODULE_VERSION/gpu-operator"
 echo "$dir"
