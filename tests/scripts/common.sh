@@ -38,6 +38,17 @@ collections_path() {
   "$VENV/bin/python" "$REPO/tests/lab/lab.py" collections
 }
 
+# dependency_collections DIR: the collections fractional.gpu depends on (galaxy.yml:
+# kubernetes.core, the copy the ansible package ships) copied to DIR/ansible_collections, as
+# ansible-galaxy installs them. A copy: tools that copy a collection with git (antsibull-docs)
+# find nothing of a venv inside the clone, which .gitignore hides.
+dependency_collections() {
+  local k8s_core
+  k8s_core=$("$VENV/bin/python" -c 'import ansible_collections.kubernetes.core as c; print(list(c.__path__)[0])')
+  mkdir -p "$1/ansible_collections/kubernetes"
+  cp -r "$k8s_core" "$1/ansible_collections/kubernetes/core"
+}
+
 # lab_env: start the lab (cached builds) and export what playbooks and tests need.
 lab_up() {
   step "Starting the lab (kube-apiserver, etcd, controller-manager, scheduler, kwok; the containers of the GPU Operator's pods: NVIDIA's controller, device plugin and GFD, the MIG manager stand-in)"
