@@ -8,7 +8,43 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.fractional.gpu.plugins.module_utils import fleet_plan, fleet_scope
+import os
+
+import yaml
+
+from ansible.errors import AnsibleError, AnsibleFilterError
+
+from ansible_collections.fractional.gpu.plugins.module_utils import fleet_plan, fleet_scope, preflight
+
+ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
+_OPTION_SPECS = []
+
+
+def role_option_specs():
+    """Every option of the collection's roles' argument specs (read once per run)."""
+    if not _OPTION_SPECS:
+        specs = {}
+        for role in sorted(os.listdir(ROLES_DIR)):
+            path = os.path.join(ROLES_DIR, role, "meta", "argument_specs.yml")
+            if os.path.isfile(path):
+                with open(path) as handle:
+                    specs[role] = (yaml.safe_load(handle) or {}).get("argument_specs") or {}
+        _OPTION_SPECS.append(preflight.option_specs(specs))
+    return _OPTION_SPECS[0]
+
+
+def _inputs(host_vars, specs):
+    """The variables of the roles' argument specs as one host sees them; one that cannot
+    be templated is a problem the preflight names, not a traceback."""
+    inputs = {}
+    for name in specs:
+        if name not in host_vars:
+            continue
+        try:
+            inputs[name] = host_vars[name]
+        except AnsibleError as exc:
+            raise AnsibleFilterError("the variable %s cannot be read: %s" % (name, exc))
+    return inputs
 
 
 def fleet_host_pool(group_names, pool_name=None):
@@ -16,8 +52,9 @@ def fleet_host_pool(group_names, pool_name=None):
 
 
 def fleet_scope_filter(matched, play_hosts, hostvars, pattern="gpu_nodes", limit="", all_hosts=None):
-    info = {}
-    for host in set(all_hosts or ()) | set(matched):
+    specs = role_option_specs()
+    info, first_of_pool, in_scope = {}, {}, set(matched) & set(play_hosts)
+    for host in sorted(set(all_hosts or ()) | set(matched)):
         host_vars = hostvars[host]
         info[host] = {
             "pool": fleet_scope.host_pool(host_vars.get("group_names"), host_vars.get("pool_name")),
@@ -25,7 +62,14 @@ def fleet_scope_filter(matched, play_hosts, hostvars, pattern="gpu_nodes", limit
             "settings": dict((name, host_vars[name]) for name in fleet_scope.POOL_SETTINGS
                              if name in host_vars),
         }
-    return fleet_scope.resolve_scope(matched, play_hosts, info, pattern=pattern, limit=limit or "")
+        if host in in_scope:
+            first_of_pool.setdefault(info[host]["pool"], host)
+    # The run's inputs as each pool sees them: one host a pool (a pool's settings are its
+    # group's), not every host, whatever the size of the fleet.
+    for host in first_of_pool.values():
+        info[host]["inputs"] = _inputs(hostvars[host], specs)
+    return fleet_scope.resolve_scope(matched, play_hosts, info, pattern=pattern, limit=limit or "",
+                                     specs=specs)
 
 
 def fleet_pool_labels(nodes, scope, pool_label):

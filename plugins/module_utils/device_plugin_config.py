@@ -136,7 +136,8 @@ def _check_flags(where, flags, mig_strategy, problems):
         elif key == "migStrategy":
             problems.append("%s: flags.migStrategy (%r) is overridden by the cluster's MIG "
                             "strategy (%s, ClusterPolicy spec.mig.strategy, set with "
-                            "gpu_operator_mig_strategy); drop it" % (where, value, mig_strategy))
+                            "gpu_operator_mig_strategy); drop it"
+                            % (where, value, mig_strategy or "not read yet"))
         elif key in ("plugin", "gfd"):
             if not isinstance(value, dict):
                 problems.append("%s: flags.%s must be a mapping" % (where, key))
@@ -193,10 +194,12 @@ def config_problems(pools, default_key="", mig_strategy="none"):
     cluster's MIG strategy.
 
     Returns a list of human-readable problems, empty when the pools are valid. Pools whose
-    ``sharing`` is false are checked only for their name, key and nodes.
+    ``sharing`` is false are checked only for their name, key and nodes. ``mig_strategy``
+    None: not known yet (a run's first check, before it reads the cluster), and the rules
+    that depend on it are left to the check against the cluster.
     """
     problems = []
-    if mig_strategy not in MIG_STRATEGIES:
+    if mig_strategy is not None and mig_strategy not in MIG_STRATEGIES:
         problems.append("MIG strategy %r is not one of %s" % (mig_strategy, ", ".join(MIG_STRATEGIES)))
     if default_key and not _LABEL_VALUE.match(str(default_key)):
         problems.append("default key %r must be a valid label value (at most 63 of A-Z a-z 0-9 "
@@ -216,7 +219,7 @@ def config_problems(pools, default_key="", mig_strategy="none"):
                 problems.append("%s: mig_strategy is not a pool setting: the device plugin takes "
                                 "the MIG strategy from the cluster (ClusterPolicy "
                                 "spec.mig.strategy, now %s; gpu_operator_mig_strategy sets it); "
-                                "drop it" % (where, mig_strategy))
+                                "drop it" % (where, mig_strategy or "not read yet"))
             elif key not in POOL_KEYS:
                 problems.append("%s: unknown option %r (known: %s)" % (where, key, ", ".join(POOL_KEYS)))
         duplicate = pool["name"] in names
@@ -248,7 +251,8 @@ def config_problems(pools, default_key="", mig_strategy="none"):
             problems.append("%s: strategy %r is not one of %s (and the plugin takes only one of "
                             "sharing.timeSlicing / sharing.mps)" % (where, pool["strategy"], ", ".join(STRATEGIES)))
             continue
-        problems.extend(sharing_problems(where, pool, mig_strategy))
+        if mig_strategy is not None:
+            problems.extend(sharing_problems(where, pool, mig_strategy))
         if not isinstance(pool["rename_by_default"], bool):
             problems.append("%s: rename_by_default must be true or false, got %r" % (where, pool["rename_by_default"]))
         if pool["fail_requests_greater_than_one"] not in (None, True, False):

@@ -25,6 +25,7 @@ from __future__ import absolute_import, division, print_function
 from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import (
     missing_discovery_labels,
 )
+from ansible_collections.fractional.gpu.plugins.module_utils.preflight import input_problems
 
 __metaclass__ = type
 
@@ -52,16 +53,19 @@ def _scope_words(pattern, limit):
     return "fleet_hosts '%s'%s" % (pattern, " with --limit '%s'" % limit if limit else "")
 
 
-def resolve_scope(matched, play_hosts, hosts_info, pattern="gpu_nodes", limit=""):
+def resolve_scope(matched, play_hosts, hosts_info, pattern="gpu_nodes", limit="", specs=None):
     """The GPU nodes a run covers.
 
     ``matched``: the hosts ``fleet_hosts`` names; ``play_hosts``: the hosts ``--limit``
-    leaves (a play over every host); ``hosts_info``: {host: {pool, node_selector, settings}}
-    for every host of the inventory (pool '' for a host in no pool; settings: the
-    POOL_SETTINGS the inventory sets for it). Returns ``hosts`` (sorted), ``pools`` ({pool:
-    {hosts, node_selector, settings}}), ``host_pools`` ({host: pool}), ``complete`` (the run
-    covers every GPU node of the inventory: only then may it remove what serves the whole
-    fleet) and ``problems`` (among them a pool whose hosts set a pool setting differently).
+    leaves (a play over every host); ``hosts_info``: {host: {pool, node_selector, settings,
+    inputs}} for every host of the inventory (pool '' for a host in no pool; settings: the
+    POOL_SETTINGS the inventory sets for it; inputs, for at least one host of each pool:
+    every variable of the roles' argument specs that it sets). Returns ``hosts`` (sorted),
+    ``pools`` ({pool: {hosts, node_selector, settings, inputs}}), ``host_pools`` ({host:
+    pool}), ``complete`` (the run covers every GPU node of the inventory: only then may it
+    remove what serves the whole fleet) and ``problems``: among them a pool whose hosts set
+    a pool setting differently and, with ``specs`` ({variable: argument spec}), every
+    problem of the inputs alone (module_utils/preflight.py), before anything changes.
     """
     in_play = set(play_hosts)
     hosts = sorted(h for h in set(matched) if h in in_play)
@@ -79,10 +83,14 @@ def resolve_scope(matched, play_hosts, hosts_info, pattern="gpu_nodes", limit=""
     pools, host_pools = {}, {}
     for host in gpu_hosts:
         info = hosts_info[host]
-        selector = dict(info.get("node_selector") or {})
+        # Not a mapping: the preflight names it, and the run stops before using it.
+        selector = info.get("node_selector") or {}
+        selector = dict(selector) if isinstance(selector, dict) else selector
         settings = dict(info.get("settings") or {})
         pool = pools.setdefault(info["pool"], {"hosts": [], "node_selector": selector,
-                                               "settings": settings})
+                                               "settings": settings, "inputs": {}})
+        if info.get("inputs") and not pool["inputs"]:
+            pool["inputs"] = dict(info["inputs"])
         if pool["node_selector"] != selector:
             problems.append("pool %s: its hosts name different node selectors (%s: %s, %s: %s); "
                             "set pool_node_selector once for the pool group"
@@ -95,6 +103,8 @@ def resolve_scope(matched, play_hosts, hosts_info, pattern="gpu_nodes", limit=""
                             % (info["pool"], ", ".join(differ), pool["hosts"][0], host))
         pool["hosts"].append(host)
         host_pools[host] = info["pool"]
+    if specs is not None:
+        problems.extend(input_problems(pools, specs))
     fleet = set(h for h, info in hosts_info.items() if (info or {}).get("pool"))
     return {"hosts": gpu_hosts, "pools": pools, "host_pools": host_pools,
             "complete": bool(gpu_hosts) and fleet <= set(gpu_hosts), "problems": problems}

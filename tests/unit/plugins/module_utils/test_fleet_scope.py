@@ -30,7 +30,7 @@ def test_the_whole_fleet():
     assert scope["problems"] == [] and scope["complete"]
     assert scope["hosts"] == GPU
     assert scope["pools"]["h100"] == {"hosts": ["gpu-h100-0", "gpu-h100-1"], "node_selector": {},
-                                      "settings": {}}
+                                      "settings": {}, "inputs": {}}
     assert scope["host_pools"]["gpu-l40s-0"] == "l40s"
 
 

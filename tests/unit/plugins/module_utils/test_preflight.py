@@ -1,0 +1,121 @@
+# Copyright: fractional.gpu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The run's preflight, inputs alone: one problem class a test, each message naming the
+pool, the variable and the value, all of them found at once."""
+
+from pathlib import Path
+
+import yaml
+
+from ansible_collections.fractional.gpu.plugins.module_utils.fleet_scope import resolve_scope
+from ansible_collections.fractional.gpu.plugins.module_utils.preflight import (
+    input_problems,
+    option_specs,
+    pool_problems,
+    selector_problems,
+    typed_problems,
+)
+
+ROOT = Path(__file__).resolve().parents[4]
+SPECS = option_specs(dict(
+    (path.parts[-3], yaml.safe_load(path.read_text())["argument_specs"])
+    for path in (ROOT / "roles").glob("*/meta/argument_specs.yml")))
+SLICED = {"resources": [{"name": "nvidia.com/gpu", "replicas": 4}]}
+
+
+def _pools(**pools):
+    return dict((name, {"hosts": ["gpu-%s-0" % name], "node_selector": pool.pop("node_selector", {}),
+                        "settings": pool.pop("settings", {}), "inputs": pool})
+                for name, pool in pools.items())
+
+
+def test_the_specs_cover_every_role_and_require_nothing():
+    assert {"mig_serial", "pool_strategy", "time_slicing_validate_timeout", "gpu_operator_chart_version",
+            "kai_scheduler_queues", "cluster_pool_label"} <= set(SPECS)
+    assert not any(spec.get("required") or "default" in spec for spec in SPECS.values())
+    # What the playbooks compute is no input.
+    assert "pool_scope" not in SPECS and "fleet_pools" not in SPECS
+
+
+def test_a_survey_answer_typed_as_text_is_a_number_and_a_word_is_named():
+    assert typed_problems({"mig_serial": "2", "mig_max_fail_percentage": 0}, SPECS) == []
+    problems = typed_problems({"mig_serial": "two"}, SPECS)
+    assert len(problems) == 1 and "variable 'mig_serial'" in problems[0] and "'two'" in problems[0]
+
+
+def test_a_choice_outside_the_spec_names_pool_variable_and_value():
+    problems = typed_problems({"mig_mode": "hostt"}, SPECS, "pool h100")
+    assert len(problems) == 1 and problems[0].startswith("pool h100: ")
+    assert "mig_mode" in problems[0] and "hostt" in problems[0]
+
+
+def test_a_secret_is_never_shown():
+    spec = {"token": {"type": "int", "no_log": True}}
+    problems = typed_problems({"token": "s3cr3t-value"}, spec)
+    assert problems and not any("s3cr3t-value" in problem for problem in problems)
+
+
+def test_a_pool_name_that_is_no_label_value():
+    assert pool_problems("l40s", {}) == []
+    for name in ("L40S pool", "x" * 64, "-a"):
+        problems = pool_problems(name, {})
+        assert len(problems) == 1 and problems[0].startswith("pool %s: " % name)
+        assert "cluster_pool_label" in problems[0] and repr(name) in problems[0]
+    # Selected by the platform's label, the name is not written anywhere.
+    assert pool_problems("L40S pool", {"node_selector": {"cloud.google.com/gke-nodepool": "l40s"}}) == []
+
+
+def test_a_selector_must_map_label_keys_to_values():
+    assert selector_problems("pool l4", {"cloud.google.com/gke-nodepool": "gpu-l4"}) == []
+    as_list = selector_problems("pool l4", ["cloud.google.com/gke-nodepool=gpu-l4"])
+    assert len(as_list) == 1 and "pool_node_selector must map label keys to values" in as_list[0]
+    assert "got a list" in as_list[0]
+    bad_key = selector_problems("pool l4", {"Cloud Pool": "gpu-l4"})
+    assert len(bad_key) == 1 and "'Cloud Pool'" in bad_key[0] and bad_key[0].startswith("pool l4: ")
+    bad_value = selector_problems("pool l4", {"pool": "gpu l4", "n": 4})
+    assert len(bad_value) == 2 and "must be a string" in bad_value[0] and "'gpu l4'" in bad_value[1]
+
+
+def test_time_slicing_replicas_by_the_plugins_rules_before_the_cluster_is_read():
+    one = pool_problems("l40s", {"settings": {"pool_strategy": "time_slicing", "pool_time_slicing": {
+        "resources": [{"name": "nvidia.com/gpu", "replicas": 1}]}}})
+    assert len(one) == 1 and one[0].startswith("pool l40s: pool_time_slicing ")
+    assert "replicas is 1" in one[0]
+    # An auto pool may become time-sliced: checked too; a MIG pool that does not share: not.
+    assert pool_problems("a", {"settings": {"pool_time_slicing": {"resources": []}}})
+    assert pool_problems("m", {"settings": {"pool_strategy": "mig", "pool_time_slicing": {"resources": []}}}) == []
+    # The rules that depend on the cluster's MIG strategy wait for the cluster: MPS and MIG
+    # resources are not refused here.
+    assert pool_problems("m", {"settings": {"pool_strategy": "time_slicing", "pool_time_slicing": {
+        "strategy": "mps", "resources": [{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}]}}}) == []
+    as_list = pool_problems("l", {"settings": {"pool_strategy": "time_slicing", "pool_time_slicing": [SLICED]}})
+    assert len(as_list) == 1 and "pool_time_slicing must be a mapping" in as_list[0]
+
+
+def test_every_problem_of_every_pool_at_once_a_shared_value_once():
+    pools = _pools(
+        a100={"mig_serial": "two", "mig_mode": "host"},
+        l40s={"mig_serial": "two", "settings": {"pool_strategy": "time_slicing", "pool_time_slicing": {
+            "resources": [{"name": "nvidia.com/gpu", "replicas": 1}]}}},
+        h200={"mig_serial": "two", "mig_mode": "both", "node_selector": ["a=b"]})
+    problems = input_problems(pools, SPECS)
+    assert len(problems) == 4, problems
+    assert sum("mig_serial" in problem for problem in problems) == 1
+    assert any(problem.startswith("pool h200: ") and "mig_mode" in problem for problem in problems)
+    assert any(problem.startswith("pool h200: pool_node_selector") for problem in problems)
+    assert any(problem.startswith("pool l40s: pool_time_slicing") for problem in problems)
+
+
+def test_the_same_problem_in_several_pools_is_one_line():
+    pools = _pools(a={"node_selector": ["x"]}, b={"node_selector": ["x"]})
+    problems = input_problems(pools, SPECS)
+    assert len(problems) == 1 and problems[0].startswith("pools a, b: pool_node_selector")
+
+
+def test_the_scope_carries_the_preflight():
+    info = {"gpu-l40s-0": {"pool": "L40S pool", "inputs": {"mig_serial": "two"}},
+            "gpu-h100-0": {"pool": "h100", "node_selector": ["a=b"], "inputs": {"mig_serial": "two"}}}
+    scope = resolve_scope(sorted(info), sorted(info), info, specs=SPECS)
+    assert len(scope["problems"]) == 3, scope["problems"]
+    # Without specs (a caller that checks nothing), the scope alone.
+    assert resolve_scope(sorted(info), sorted(info), info)["problems"] == []
