@@ -123,6 +123,14 @@ def normalise(wanted, kind):
     return result, problems
 
 
+def input_problems(labels=None, annotations=None):
+    """Every problem with the wanted labels and annotations alone, before any node is read."""
+    problems = []
+    for kind, value in zip(KINDS, (labels, annotations)):
+        problems.extend(normalise(value or {}, kind)[1])
+    return problems
+
+
 def plan(nodes, labels=None, annotations=None):
     """What to write so that the nodes carry the wanted labels and annotations.
 

@@ -115,6 +115,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions imp
 from ansible_collections.fractional.gpu.plugins.module_utils import kube
 from ansible_collections.fractional.gpu.plugins.module_utils.node_metadata import (
     failure_message,
+    input_problems,
     names,
     plan,
     write_all,
@@ -139,6 +140,12 @@ def main():
     step = params["step"]
     result = {"changed": False, "changed_nodes": [], "written": [], "not_written": [],
               "missing": []}
+    # The wanted keys and values first: a bad input is named as such also when the cluster
+    # cannot be reached.
+    problems = input_problems(params["labels"], params["annotations"])
+    if problems:
+        module.fail_json(msg="%s: %d problem(s), nothing was written: %s"
+                         % (step, len(problems), "; ".join(problems)), **result)
     try:
         api = kube.core_api(module)
         nodes = kube.list_nodes(api)

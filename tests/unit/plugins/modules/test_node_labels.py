@@ -101,3 +101,15 @@ def test_a_failed_read_writes_nothing(monkeypatch, capsys):
     out = run({"labels": {"n0": {"pool": "x"}}, "step": "Label"}, capsys)
     assert out["_rc"] == 1 and "could not read the nodes" in out["msg"]
     assert "nothing was written" in out["msg"]
+
+
+def test_a_bad_key_is_named_before_the_nodes_are_read(monkeypatch, capsys):
+    class Down(FakeApi):
+        def list_node(self, _preload_content=True, **_kwargs):
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
+    down = Down({})
+    monkeypatch.setattr(kube, "core_api", lambda module: down)
+    out = run({"labels": {"n0": {"Bad Key": "x", "pool": "L40S pool"}}, "step": "Label"}, capsys)
+    assert out["_rc"] == 1 and down.lists == 0
+    assert out["msg"].startswith("Label: 2 problem(s), nothing was written: ")
+    assert "'Bad Key'" in out["msg"] and "'L40S pool'" in out["msg"] and "Connection refused" not in out["msg"]
