@@ -20,12 +20,20 @@ commit=$(git -C "$repo" rev-parse --verify "$rev^{commit}") || { echo "fresh mac
 root=$(mktemp -d "${TMPDIR:-/tmp}/fgpu-fresh.XXXXXX")
 clone="$root/fractional-gpu"
 
+declare -A took status
 say() { printf '\n\033[1m==> fresh machine: %s\033[0m\n' "$*" >&2; }
 
 cleanup() {
   # The lab of the clone may still run when a command failed half-way.
   if [[ -x $clone/.venv/bin/python ]]; then
     (cd "$clone" && run_fresh .venv/bin/python tests/lab/lab.py down >/dev/null 2>&1)
+  fi
+  # What a failure needs to be understood outlives the directory: the lab's logs.
+  if [[ ${status[demo]:-0} != 0 || ${status[test]:-0} != 0 ]] && [[ -d $clone/.lab/logs ]]; then
+    local kept
+    kept=$(mktemp -d "${TMPDIR:-/tmp}/fgpu-fresh-logs.XXXXXX")
+    cp -r "$clone/.lab/logs" "$kept/" 2>/dev/null
+    say "the lab's logs are kept in $kept/logs"
   fi
   if [[ -n ${FGPU_FRESH_KEEP:-} ]]; then
     say "kept $root"
@@ -55,7 +63,6 @@ if ! git clone -q --no-local "$repo" "$clone" || ! git -C "$clone" checkout -q "
   exit 2
 fi
 
-declare -A took status
 for target in demo test; do
   say "make $target"
   started=$SECONDS

@@ -58,7 +58,6 @@ type resource struct {
 type kubelet struct {
 	pluginapi.UnimplementedRegistrationServer
 	node     string
-	dir      string
 	grace    time.Duration
 	api      *apiClient
 	mu       sync.Mutex
@@ -86,7 +85,8 @@ func (k *kubelet) Register(_ context.Context, r *pluginapi.RegisterRequest) (*pl
 	k.resource[r.ResourceName].generation = generation
 	k.mu.Unlock()
 	log.Printf("registered %s at endpoint %s (options %v)", r.ResourceName, r.Endpoint, r.Options)
-	go k.follow(r.ResourceName, filepath.Join(k.dir, r.Endpoint), generation)
+	// Relative to the socket directory, the kubelet's working directory (see main).
+	go k.follow(r.ResourceName, filepath.Base(r.Endpoint), generation)
 	return &pluginapi.Empty{}, nil
 }
 
@@ -105,7 +105,7 @@ func isExtendedResourceName(name string) bool {
 
 // follow reads the plugin's ListAndWatch stream until it ends.
 func (k *kubelet) follow(name, socket string, generation int) {
-	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("unix:"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		log.Printf("%s: cannot reach the plugin at %s: %v", name, socket, err)
 		k.stopped(name, generation)
@@ -320,12 +320,18 @@ func main() {
 	if err := clearDir(*dir); err != nil {
 		log.Fatalf("clearing %s: %v", *dir, err)
 	}
-	socket := filepath.Join(*dir, filepath.Base(pluginapi.KubeletSocket))
+	// A unix socket's path holds at most 107 bytes (sun_path), which a lab in a deep
+	// directory exceeds (a clone under a long home path): the kubelet works in its socket
+	// directory and names every socket relative to it.
+	if err := os.Chdir(*dir); err != nil {
+		log.Fatal(err)
+	}
+	socket := filepath.Base(pluginapi.KubeletSocket)
 	listener, err := net.Listen("unix", socket)
 	if err != nil {
-		log.Fatalf("listening on %s: %v", socket, err)
+		log.Fatalf("listening on %s in %s: %v", socket, *dir, err)
 	}
-	k := &kubelet{node: *node, dir: *dir, grace: *grace, api: api, resource: map[string]*resource{}}
+	k := &kubelet{node: *node, grace: *grace, api: api, resource: map[string]*resource{}}
 	known, err := api.deviceResources(*node)
 	if err != nil {
 		log.Fatalf("reading node %s: %v", *node, err)
@@ -344,7 +350,7 @@ func main() {
 		close(stop)
 		grpcServer.Stop()
 	}()
-	log.Printf("serving Registration on %s", socket)
+	log.Printf("serving Registration on %s in %s", socket, *dir)
 	if err := grpcServer.Serve(listener); err != nil {
 		log.Printf("stopped: %v", err)
 	}
