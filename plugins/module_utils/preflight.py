@@ -18,6 +18,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.fractional.gpu.plugins.module_utils import (
     device_plugin_config,
+    fleet_plan,
     node_metadata,
 )
 
@@ -29,8 +30,9 @@ RUN_FACTS = ("pool_scope", "fleet_scope", "fleet_pools", "mig_operator_nodes")
 # Checked by their own rules here (a selector's keys and values, the device plugin's
 # config), which name what is wrong more precisely than a type.
 OWN_RULES = ("pool_node_selector", "pool_time_slicing")
-# The pool strategies whose pool_time_slicing is rendered for the device plugin.
-SHARING_STRATEGIES = ("auto", "time_slicing")
+# The pool strategies whose pool_time_slicing is rendered for the device plugin (auto: the
+# advisor may pick time slicing).
+SHARING_STRATEGIES = ("auto", fleet_plan.TIME_SLICING)
 NO_LOG_SHOWN = "********"
 
 
@@ -141,7 +143,7 @@ def pool_problems(name, pool):
     sharing = settings.get("pool_time_slicing")
     strategy = settings.get("pool_strategy") or "auto"
     shares = strategy in SHARING_STRATEGIES or (
-        strategy == "mig" and _truthy(settings.get("pool_share_mig_devices")))
+        strategy == fleet_plan.MIG and fleet_plan.as_bool(settings.get("pool_share_mig_devices")))
     if sharing and shares:
         if not isinstance(sharing, dict):
             problems.append("%s: pool_time_slicing must be a mapping (resources, strategy, ...), "
@@ -152,12 +154,6 @@ def pool_problems(name, pool):
                 for problem in device_plugin_config.config_problems(
                     [dict(sharing, name=name)], mig_strategy=None))
     return problems
-
-
-def _truthy(value):
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "yes", "on", "1", "y")
-    return bool(value)
 
 
 def input_problems(pools, specs):
@@ -171,7 +167,8 @@ def input_problems(pools, specs):
     if names:
         first = (pools[names[0]].get("inputs") or {})
         for variable, value in first.items():
-            if all((pools[name].get("inputs") or {}).get(variable, _MISSING) == value for name in names):
+            if all(variable in (pools[name].get("inputs") or {})
+                   and pools[name]["inputs"][variable] == value for name in names):
                 shared[variable] = value
     problems.extend(typed_problems(shared, specs))
     by_problem = {}
@@ -186,10 +183,3 @@ def input_problems(pools, specs):
     for rest, pool_names in by_problem.items():
         problems.append("pool%s %s%s" % ("s" if len(pool_names) > 1 else "", ", ".join(pool_names), rest))
     return problems
-
-
-class _Missing(object):
-    pass
-
-
-_MISSING = _Missing()
