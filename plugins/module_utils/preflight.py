@@ -19,6 +19,8 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.fractional.gpu.plugins.module_utils import (
     device_plugin_config,
     fleet_plan,
+    kai_queues,
+    mig_config,
     node_metadata,
 )
 
@@ -156,6 +158,49 @@ def pool_problems(name, pool):
     return problems
 
 
+def _strategy(pool):
+    return (pool.get("settings") or {}).get("pool_strategy") or "auto"
+
+
+def document_problems(inputs, strategies):
+    """What is wrong with the run's documents alone, as the roles that read them would
+    refuse them: the mig-parted document ``mig_config`` (mig-parted's format rules: it
+    refuses the whole file) where a pool may use MIG, and the KAI queue tree
+    ``kai_scheduler_queues`` where a pool may use KAI (``strategies``: the pools'
+    pool_strategy; auto may become either)."""
+    problems = []
+    document = inputs.get("mig_config")
+    if document is not None and ({fleet_plan.MIG, "auto"} & set(strategies)):
+        try:
+            mig_config.parse_config(document)
+        except mig_config.MigConfigError as exc:
+            problems.extend("mig_config: %s" % error for error in exc.errors)
+    queues = inputs.get("kai_scheduler_queues")
+    if queues and ({"kai", "auto"} & set(strategies)):
+        problems.extend("kai_scheduler_queues: %s" % problem for problem in kai_queues.validate_queues(
+            queues, None, fleet_plan.as_bool(inputs.get("kai_scheduler_allow_quota_oversubscription"))))
+    return problems
+
+
+def mig_pool_problems(name, pool):
+    """A MIG pool names a config of the run's mig-parted document (mig_config_name)."""
+    if _strategy(pool) != fleet_plan.MIG:
+        return []
+    where = "pool %s" % name
+    config_name = (pool.get("settings") or {}).get("mig_config_name")
+    document = (pool.get("inputs") or {}).get("mig_config")
+    if not config_name:
+        return ["%s: pool_strategy mig needs mig_config_name, a key of mig_config's mig-configs" % where]
+    if document is None:
+        return ["%s: mig_config_name %r, but mig_config (the mig-parted document) is not set"
+                % (where, config_name)]
+    configs = document.get("mig-configs") if isinstance(document, dict) else None
+    if isinstance(configs, dict) and config_name not in configs:
+        return ["%s: mig_config_name %r is not a config of mig_config (available: %s)"
+                % (where, config_name, ", ".join(sorted(str(key) for key in configs)) or "none")]
+    return []
+
+
 def input_problems(pools, specs):
     """Every problem with the inputs of the pools in scope (``pools``: {name: {node_selector,
     settings, inputs}}, ``inputs`` being every variable of the roles' argument specs as the
@@ -171,13 +216,17 @@ def input_problems(pools, specs):
                    and pools[name]["inputs"][variable] == value for name in names):
                 shared[variable] = value
     problems.extend(typed_problems(shared, specs))
+    # The documents once where every pool reads the same (the usual: group_vars/all).
+    problems.extend(document_problems(shared, [_strategy(pools[name]) for name in names]))
     by_problem = {}
     for name in names:
         pool = pools[name]
         own = dict((variable, value) for variable, value in (pool.get("inputs") or {}).items()
                    if variable not in shared)
         where = "pool %s" % name
-        for problem in typed_problems(own, specs, where) + pool_problems(name, pool):
+        own_problems = typed_problems(own, specs, where) + pool_problems(name, pool) + mig_pool_problems(name, pool)
+        own_problems += ["%s: %s" % (where, problem) for problem in document_problems(own, [_strategy(pool)])]
+        for problem in own_problems:
             # The same problem in several pools (an extra var that all of them read) once.
             by_problem.setdefault(problem[len(where):], []).append(name)
     for rest, pool_names in by_problem.items():

@@ -119,3 +119,36 @@ def test_the_scope_carries_the_preflight():
     assert len(scope["problems"]) == 3, scope["problems"]
     # Without specs (a caller that checks nothing), the scope alone.
     assert resolve_scope(sorted(info), sorted(info), info)["problems"] == []
+
+
+MIG_DOCUMENT = {"version": "v1", "mig-configs": {"a30-halves": [
+    {"device-filter": "0x20B710DE", "devices": "all", "mig-enabled": True, "mig-devices": {"2g.12gb": 2}}]}}
+
+
+def test_the_mig_document_by_mig_parteds_rules_once_where_a_pool_may_use_mig():
+    broken = {"version": "v2", "mig-configs": {"x": []}}
+    pools = _pools(a30={"mig_config": broken, "settings": {"pool_strategy": "mig", "mig_config_name": "x"}},
+                   l40s={"mig_config": broken, "settings": {"pool_strategy": "time_slicing"}})
+    problems = input_problems(pools, SPECS)
+    assert [p for p in problems if p.startswith("mig_config: ")] == [
+        "mig_config: unknown version 'v2' (expected 'v1')", "mig_config: mig-configs.x: at least one entry is required"]
+    # No pool uses MIG: the document is not read, so not refused.
+    assert input_problems(_pools(l40s={"mig_config": broken, "settings": {"pool_strategy": "time_slicing"}}), SPECS) == []
+
+
+def test_a_mig_pool_names_a_config_of_the_document():
+    good = _pools(a30={"mig_config": MIG_DOCUMENT, "settings": {"pool_strategy": "mig", "mig_config_name": "a30-halves"}})
+    assert input_problems(good, SPECS) == []
+    typo = _pools(a30={"mig_config": MIG_DOCUMENT, "settings": {"pool_strategy": "mig", "mig_config_name": "a30-halfs"}})
+    assert input_problems(typo, SPECS) == [
+        "pool a30: mig_config_name 'a30-halfs' is not a config of mig_config (available: a30-halves)"]
+    unnamed = _pools(a30={"mig_config": MIG_DOCUMENT, "settings": {"pool_strategy": "mig"}})
+    assert input_problems(unnamed, SPECS) == [
+        "pool a30: pool_strategy mig needs mig_config_name, a key of mig_config's mig-configs"]
+
+
+def test_the_kai_queue_tree_where_a_pool_may_use_kai():
+    queues = [{"name": "team-a", "parent": "nowhere", "resources": {"gpu": {"quota": 1}}}]
+    problems = input_problems(_pools(h200={"kai_scheduler_queues": queues, "settings": {"pool_strategy": "kai"}}), SPECS)
+    assert len(problems) == 1 and problems[0].startswith("kai_scheduler_queues: ") and "nowhere" in problems[0]
+    assert input_problems(_pools(h200={"kai_scheduler_queues": queues, "settings": {"pool_strategy": "none"}}), SPECS) == []
