@@ -83,7 +83,7 @@ def typed_problems(values, specs, where=""):
     spec = dict((name, specs[name]) for name in checked)
     result = ArgumentSpecValidator(spec).validate(checked)
     secrets = [value for name, value in checked.items() if spec[name].get("no_log")]
-    secrets += [value for value in getattr(result, "_no_log_values", ()) or ()]
+    secrets += list(getattr(result, "_no_log_values", ()) or ())
     prefix = "%s: " % where if where else ""
     # ansible-core says "argument 'mig_serial' is of type ..."; a variable is no argument.
     return ["%s%s" % (prefix, _scrub(str(getattr(error, "msg", error)), secrets)

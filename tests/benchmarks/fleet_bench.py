@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import calendar
-import json
 import os
 import re
 import subprocess
@@ -46,20 +45,17 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "lab"))
+from lab import audit_offset, collection_requests  # noqa: E402  # pylint: disable=wrong-import-position
 LAB = [sys.executable, str(REPO / "tests" / "lab" / "lab.py")]
 LAB_DIR = Path(os.environ.get("FGPU_LAB_DIR", REPO / ".lab"))
-AUDIT_LOG = LAB_DIR / "logs" / "audit.log"
 BASE_NODES = len(yaml.safe_load((REPO / "tests/lab/nodes.yaml").read_text())["nodes"])
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-# The collection's clients: kubernetes.core and the collection's modules (the Kubernetes
-# Python client), and Helm.
-CLIENTS = ("OpenAPI-Generator/", "Helm/")
 PAGE = 4096
 
 
@@ -95,31 +91,6 @@ def tree_rss_kib(root: int) -> int:
     return total
 
 
-def audit_offset() -> int:
-    try:
-        return AUDIT_LOG.stat().st_size
-    except OSError:
-        return 0
-
-
-def api_requests(offset: int) -> Counter:
-    """The collection's requests in the audit log after ``offset``, by 'verb resource'."""
-    counts = Counter()
-    with open(AUDIT_LOG, "rb") as handle:
-        handle.seek(offset)
-        for line in handle:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if not str(event.get("userAgent", "")).startswith(CLIENTS):
-                continue
-            ref = event.get("objectRef") or {}
-            what = ref.get("resource") or event.get("requestURI", "?").split("?")[0]
-            counts[f"{event.get('verb')} {what}"] += 1
-    return counts
-
-
 def site(inventory: Path, forks: int, env: dict) -> dict:
     offset = audit_offset()
     started = time.monotonic()
@@ -150,7 +121,7 @@ def site(inventory: Path, forks: int, env: dict) -> dict:
         sys.exit(f"site.yml failed (rc={proc.returncode}):\n{stdout[-4000:]}")
     recap = {host: int(changed) for host, changed, _u, _f in RECAP.findall(stdout)}
     return {"wall": elapsed, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": peak[0] / 1024,
-            "changed": sum(recap.values()), "requests": api_requests(offset)}
+            "changed": sum(recap.values()), "requests": collection_requests(offset)}
 
 
 class OperatorReady:

@@ -20,6 +20,8 @@ pods the GPU Operator's controller (run for real, tests/lab/gpu_operator.py) dep
     lab.py env                    print shell exports (KUBECONFIG, PATH, ...)
     lab.py collections            link this clone as ansible_collections/fractional/gpu, and
                                   check that Ansible resolves fractional.gpu to it alone
+    lab.py audit [--since OFFSET] the audit log's offset now, or the collection's requests
+                                  (and writes) since OFFSET, as JSON
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -852,6 +855,49 @@ def cmd_apiserver(args) -> None:
     log("kube-apiserver serves again")
 
 
+# The collection's clients in the audit log: kubernetes.core and the collection's modules
+# (the Kubernetes Python client), and Helm.
+COLLECTION_CLIENTS = ("OpenAPI-Generator/", "Helm/")
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+
+
+def audit_offset() -> int:
+    try:
+        return audit_log().stat().st_size
+    except OSError:
+        return 0
+
+
+def collection_requests(offset: int) -> Counter:
+    """The collection's requests in the audit log after ``offset``, by 'verb resource'."""
+    counts: Counter = Counter()
+    with open(audit_log(), "rb") as handle:
+        handle.seek(offset)
+        for line in handle:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if not str(event.get("userAgent", "")).startswith(COLLECTION_CLIENTS):
+                continue
+            ref = event.get("objectRef") or {}
+            what = ref.get("resource") or event.get("requestURI", "?").split("?")[0]
+            counts[f"{event.get('verb')} {what}"] += 1
+    return counts
+
+
+def cmd_audit(args) -> None:
+    """The audit log's offset now; with --since OFFSET, the collection's requests after it
+    and the writes among them (JSON): how a scenario shows that a run wrote nothing."""
+    if args.since is None:
+        print(audit_offset())
+        return
+    time.sleep(1)  # the apiserver writes its audit lines a moment after the response
+    requests = collection_requests(args.since)
+    writes = dict((key, count) for key, count in requests.items() if key.split(" ")[0] in WRITE_VERBS)
+    print(json.dumps({"requests": dict(requests), "writes": writes}, sort_keys=True))
+
+
 def cmd_collections(_args) -> None:  # pylint: disable=unused-argument
     root = link_collection()
     check_collection(root)
@@ -885,6 +931,9 @@ def main(argv: list[str]) -> int:
     apiserver.set_defaults(func=cmd_apiserver)
     sub.add_parser("collections", help="link the clone as a collection; print the path"
                    ).set_defaults(func=cmd_collections)
+    audit = sub.add_parser("audit", help="the audit log's offset, or the collection's requests since one")
+    audit.add_argument("--since", type=int, metavar="OFFSET")
+    audit.set_defaults(func=cmd_audit)
     args = parser.parse_args(argv)
     try:
         args.func(args)
