@@ -86,8 +86,12 @@ stage_lint() (
   ! grep -E '^(ERROR|WARNING)' "$work/import.log" >/dev/null \
     || die "galaxy-importer reported the problems above"
   step "antsibull-docs lint-collection-docs --plugin-docs"
+  # It copies each dependency it finds, with git where the dependency sits in a checkout:
+  # the venv's kubernetes.core (in the clone, ignored by git) would be copied empty. It must
+  # find only the copy outside the clone, whatever the order of the two paths.
   dependency_collections "$work/deps"
-  (cd "$REPO" && ANSIBLE_COLLECTIONS_PATH="$work/deps" antsibull-docs lint-collection-docs --plugin-docs .)
+  (cd "$REPO" && ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false ANSIBLE_COLLECTIONS_PATH="$work/deps" \
+    antsibull-docs lint-collection-docs --plugin-docs .)
 )
 
 stage_ee() (
