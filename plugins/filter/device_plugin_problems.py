@@ -32,9 +32,7 @@ options:
     type: str
     default: ''
   mig_strategy:
-    description:
-      - The cluster's MIG strategy (ClusterPolicy C(spec.mig.strategy)), which the device plugin runs with.
-      - Null when it is not known yet (a check before the cluster is read); the rules that depend on it are then left out.
+    description: The cluster's MIG strategy (ClusterPolicy C(spec.mig.strategy)), which the device plugin runs with.
     type: str
     choices: [none, single, mixed]
     default: none

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 import os
 
 import yaml
@@ -17,25 +18,23 @@ from ansible.errors import AnsibleError, AnsibleFilterError
 from ansible_collections.fractional.gpu.plugins.module_utils import fleet_plan, fleet_scope, preflight
 
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
-_OPTION_SPECS = []
 
 
+@functools.lru_cache(maxsize=None)
 def role_option_specs():
     """Every option of the collection's roles' argument specs (read once per run)."""
-    if not _OPTION_SPECS:
-        specs = {}
-        for role in sorted(os.listdir(ROLES_DIR)):
-            path = os.path.join(ROLES_DIR, role, "meta", "argument_specs.yml")
-            if os.path.isfile(path):
-                with open(path) as handle:
-                    specs[role] = (yaml.safe_load(handle) or {}).get("argument_specs") or {}
-        _OPTION_SPECS.append(preflight.option_specs(specs))
-    return _OPTION_SPECS[0]
+    specs = {}
+    for role in sorted(os.listdir(ROLES_DIR)):
+        path = os.path.join(ROLES_DIR, role, "meta", "argument_specs.yml")
+        if os.path.isfile(path):
+            with open(path) as handle:
+                specs[role] = (yaml.safe_load(handle) or {}).get("argument_specs") or {}
+    return preflight.option_specs(specs)
 
 
 def _inputs(host_vars, specs):
     """The variables of the roles' argument specs as one host sees them; one that cannot
-    be templated is a problem the preflight names, not a traceback."""
+    be templated fails the filter naming the variable."""
     inputs = {}
     for name in specs:
         if name not in host_vars:

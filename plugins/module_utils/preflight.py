@@ -126,9 +126,8 @@ def selector_problems(where, selector):
 def pool_problems(name, pool):
     """What is wrong with one pool's own inputs: its name where the collection writes it as
     a label value (the pool label, cluster_pool_label; no pool_node_selector), its node
-    selector, and its
-    device plugin sharing config by the plugin's rules that hold under every MIG strategy
-    (the cluster's is checked against the cluster, later)."""
+    selector, and its device plugin sharing config by the plugin's rules that hold under
+    every MIG strategy (the cluster's is checked against the cluster, later)."""
     where = "pool %s" % name
     problems = []
     selector = pool.get("node_selector")
