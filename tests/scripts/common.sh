@@ -12,7 +12,9 @@ VENV=${FGPU_VENV:-$REPO/.venv}
 # ~/.ansible/collections (by the README's install step) is never the one tested.
 export ANSIBLE_HOME="$REPO/.ansible"
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Each step says how long the command has run so far (minutes:seconds), so a slow part
+# shows in any log.
+step() { printf '\n\033[1m==> [%d:%02d] %s\033[0m\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 die() { echo "error: $*" >&2; exit 1; }
 
 # ensure_venv: a venv with tests/requirements.txt (which includes requirements.txt)

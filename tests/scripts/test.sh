@@ -128,10 +128,15 @@ stage_molecule() {
       || scenarios+=("$scenario")
   done
   scenarios+=(scale_faults)
+  local started times=()
   for scenario in "${scenarios[@]}"; do
     step "molecule test -s $scenario"
+    started=$SECONDS
     (cd "$REPO" && molecule test -s "$scenario")
+    times+=("$(printf '%5ds  %s' $((SECONDS - started)) "$scenario")")
   done
+  step "Time per scenario"
+  printf '%s\n' "${times[@]}" >&2
   "$REPO/tests/lab/kai.sh" stop
 }
 
