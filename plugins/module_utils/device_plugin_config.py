@@ -16,7 +16,16 @@ GPU feature discovery labeler internal/lm/resource.go, read at v0.17-v0.20):
   ``{name, replicas}``; ``replicas`` must be >= 2 ("number of replicas must be >= 2").
 - Resource names are ``nvidia.com/gpu`` or, with ``migStrategy: mixed``, one MIG profile
   each, ``nvidia.com/mig-<profile>`` (a ``+`` attribute is advertised as ``.``:
-  ``1g.10gb+me`` -> ``nvidia.com/mig-1g.10gb.me``).
+  ``1g.10gb+me`` -> ``nvidia.com/mig-1g.10gb.me``). A bare name (``gpu``,
+  ``mig-1g.10gb``) is the same resource: the plugin prefixes ``nvidia.com/``
+  (api/config/v1/resources.go ``NewResourceName``); the collection renders the full name.
+- Under the GPU Operator some flags never come from the file: its device plugin DaemonSet
+  (assets/state-device-plugin/0500_daemonset.yaml) sets them through the environment, and
+  the plugin takes a flag set there over the file (api/config/v1/flags.go
+  ``updateFromCLIFlag``). Such a flag in a pool's config is an error here.
+- MPS: the plugin before v0.20.0 sets ``failRequestsGreaterThanOne`` to true whatever the
+  file says (api/config/v1/config.go); the GPU Operator release the collection pins runs
+  such a plugin, so a false there is an error.
 - ``flags.migStrategy`` is the cluster's MIG strategy (ClusterPolicy ``spec.mig.strategy``,
   which the operator passes as ``MIG_STRATEGY`` and which overrides the file): what it
   allows is in ``mig_strategy.sharing_problems`` (MPS refused under ``mixed``, MIG
@@ -55,6 +64,7 @@ from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import
     SHARED_RESOURCE_SUFFIX as SHARED_SUFFIX,
     advertised_resource,
     parse_product,
+    resource_name,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_strategy import (
     STRATEGIES as MIG_STRATEGIES,
@@ -66,14 +76,26 @@ __metaclass__ = type
 STRATEGIES = {"timeSlicing": "time-slicing", "mps": "mps"}  # config key -> GFD label value
 MAX_RESOURCE_NAME_LENGTH = 63  # k8s-device-plugin api/config/v1 consts.go
 
-# Flags the plugin's config file accepts (api/config/v1/flags.go, v0.17-v0.20), by section.
+# Flags the plugin's config file accepts (api/config/v1/flags.go, v0.18-v0.19: the plugin
+# of the GPU Operator release the collection pins; gdrcopyEnabled is new in v0.18), by section.
 KNOWN_FLAGS = {
-    None: ("migStrategy", "failOnInitError", "nvidiaDriverRoot", "nvidiaDevRoot", "gdsEnabled",
-           "mofedEnabled", "useNodeFeatureAPI", "deviceDiscoveryStrategy", "mpsRoot",
+    None: ("migStrategy", "failOnInitError", "nvidiaDriverRoot", "nvidiaDevRoot", "gdrcopyEnabled",
+           "gdsEnabled", "mofedEnabled", "useNodeFeatureAPI", "deviceDiscoveryStrategy", "mpsRoot",
            "plugin", "gfd"),
     "plugin": ("passDeviceSpecs", "deviceListStrategy", "deviceIDStrategy",
                "cdiAnnotationPrefix", "nvidiaCTKPath", "containerDriverRoot"),
     "gfd": ("oneshot", "noTimestamp", "sleepInterval", "outputFile", "machineTypeFile"),
+}
+# Flags the GPU Operator's device plugin DaemonSet sets through the environment, which the
+# plugin takes over its config file: (section, flag) -> variable, value the operator sets
+# (github.com/NVIDIA/gpu-operator assets/state-device-plugin/0500_daemonset.yaml, the
+# same in the 2025-07 tree and v26.7.0). migStrategy (MIG_STRATEGY) is checked on its own.
+OPERATOR_ENV_FLAGS = {
+    (None, "failOnInitError"): ("FAIL_ON_INIT_ERROR", "true"),
+    (None, "mpsRoot"): ("MPS_ROOT", "/run/nvidia/mps"),
+    ("plugin", "passDeviceSpecs"): ("PASS_DEVICE_SPECS", "true"),
+    ("plugin", "deviceListStrategy"): ("DEVICE_LIST_STRATEGY", "envvar, or cdi-annotations,cdi-cri with CDI"),
+    ("plugin", "deviceIDStrategy"): ("DEVICE_ID_STRATEGY", "uuid"),
 }
 # Options that belong to sharing.timeSlicing / sharing.mps; under flags the plugin drops them.
 SHARING_OPTIONS = ("renameByDefault", "failRequestsGreaterThanOne", "resources", "replicas",
@@ -96,7 +118,8 @@ def mig_resource_names():
 
 
 def pool_defaults(pool):
-    """A pool with every optional key filled in as the role's argument spec defaults it."""
+    """A pool with every optional key filled in as the role's argument spec defaults it,
+    and its resources under the names the device plugin gives them."""
     result = {
         "config_key": pool.get("name"),
         "nodes": [],
@@ -111,6 +134,9 @@ def pool_defaults(pool):
     result.update(dict((k, v) for k, v in pool.items() if v is not None))
     if not result.get("config_key"):
         result["config_key"] = pool.get("name")
+    if isinstance(result["resources"], list):
+        result["resources"] = [dict(r, name=resource_name(r.get("name"))) if isinstance(r, dict) else r
+                               for r in result["resources"]]
     return result
 
 
@@ -146,9 +172,21 @@ def _check_flags(where, flags, mig_strategy, problems):
                 if sub not in KNOWN_FLAGS[key]:
                     problems.append("%s: flags.%s.%s is not a device plugin flag; known: %s"
                                     % (where, key, sub, ", ".join(KNOWN_FLAGS[key])))
+                elif (key, sub) in OPERATOR_ENV_FLAGS:
+                    problems.append(_overridden(where, key, sub, value[sub]))
+        elif (None, key) in OPERATOR_ENV_FLAGS:
+            problems.append(_overridden(where, None, key, value))
 
 
-def _check_resource(where, index, resource, pool, mig_names, problems):
+def _overridden(where, section, flag, value):
+    variable, operator_value = OPERATOR_ENV_FLAGS[(section, flag)]
+    return ("%s: flags.%s (%r) is overridden by the GPU Operator, whose device plugin DaemonSet "
+            "sets %s=%s, which the plugin takes over its config file; drop it (the operator's "
+            "ClusterPolicy spec.devicePlugin.env sets it for every node)"
+            % (where, ".".join(part for part in (section, flag) if part), value, variable, operator_value))
+
+
+def _check_resource(where, index, resource, raw_name, pool, mig_names, problems):
     rwhere = "%s: resources[%d]" % (where, index)
     if not isinstance(resource, dict):
         problems.append("%s must be a mapping with name and replicas, got %r" % (rwhere, resource))
@@ -160,7 +198,8 @@ def _check_resource(where, index, resource, pool, mig_names, problems):
     if not isinstance(name, str) or not name:
         problems.append("%s: name is required (nvidia.com/gpu or nvidia.com/mig-<profile>)" % rwhere)
         return None
-    rwhere = "%s (%s)" % (rwhere, name)
+    given = raw_name if isinstance(raw_name, str) else name
+    rwhere = "%s (%s)" % (rwhere, name if given == name else "%s, i.e. %s" % (given, name))
     suffix = name.split("/", 1)[1] if "/" in name else ""
     if len(name) > MAX_RESOURCE_NAME_LENGTH or not name.startswith("nvidia.com/") \
             or not _DNS_SUBDOMAIN.match(suffix):
@@ -258,6 +297,11 @@ def config_problems(pools, default_key="", mig_strategy="none"):
         if pool["fail_requests_greater_than_one"] not in (None, True, False):
             problems.append("%s: fail_requests_greater_than_one must be true or false, got %r"
                             % (where, pool["fail_requests_greater_than_one"]))
+        elif pool["strategy"] == "mps" and pool["fail_requests_greater_than_one"] is False:
+            problems.append("%s: fail_requests_greater_than_one false is overridden for MPS: the "
+                            "device plugin before v0.20.0, which the pinned GPU Operator release "
+                            "runs, sets failRequestsGreaterThanOne to true (a pod gets one replica "
+                            "at most); drop it" % where)
         _check_flags(where, pool["flags"], mig_strategy, problems)
         resources = pool["resources"]
         if not isinstance(resources, list) or not resources:
@@ -265,8 +309,10 @@ def config_problems(pools, default_key="", mig_strategy="none"):
                             "resource to share (\"no resources specified\")" % where)
             continue
         seen = set()
+        raw_resources = raw.get("resources") or []
         for rindex, resource in enumerate(resources):
-            name = _check_resource(where, rindex, resource, pool, mig_names, problems)
+            raw_name = raw_resources[rindex].get("name") if isinstance(raw_resources[rindex], dict) else None
+            name = _check_resource(where, rindex, resource, raw_name, pool, mig_names, problems)
             if name in seen:
                 problems.append("%s: resource %s is listed twice" % (where, name))
             seen.add(name)

@@ -26,7 +26,7 @@ from __future__ import absolute_import, division, print_function
 from html import escape
 
 from ansible_collections.fractional.gpu.plugins.module_utils.gfd_labels import gpu_model
-from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import GPU_RESOURCE
+from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import GPU_RESOURCE, resource_name
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_placement import find_placement
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_strategy import mig_layouts
 
@@ -199,7 +199,7 @@ def found_gpus(report):
 
 def _replicas(time_slicing):
     for resource in (time_slicing or {}).get("resources") or []:
-        if resource.get("name") == GPU_RESOURCE:
+        if resource_name(resource.get("name")) == GPU_RESOURCE:
             return int(resource.get("replicas") or 1)
     return None
 

@@ -17,6 +17,7 @@ from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import
     PRODUCT_MIG_INVALID as MIG_INVALID,
     advertised_resource,
     parse_product,
+    resource_name,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
     MigConfigError,
@@ -114,7 +115,7 @@ def mig_resources(config, config_name, gpu_product, gpu_count, mig_strategy=MIXE
 def share(devices, sharing):
     """The devices a node advertises once shared: each shared resource x its replicas,
     named <resource>.shared with renameByDefault."""
-    replicas = {item["name"]: int(item["replicas"]) for item in sharing.get("resources", [])}
+    replicas = {resource_name(item["name"]): int(item["replicas"]) for item in sharing.get("resources", [])}
     renamed = bool(sharing.get("rename_by_default"))
     return {advertised_resource(name, renamed and name in replicas): count * replicas.get(name, 1)
             for name, count in devices.items()}

@@ -83,8 +83,9 @@ CONFIG_MANAGER_CONTAINER = "config-manager"
 
 # Resources the device plugin advertises: whole GPUs (and, under the single MIG strategy,
 # MIG devices), one per MIG profile under mixed, and a shared one renamed.
-GPU_RESOURCE = "nvidia.com/gpu"
-MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
+RESOURCE_NAME_PREFIX = "nvidia.com/"  # k8s-device-plugin api/config/v1 ResourceNamePrefix
+GPU_RESOURCE = RESOURCE_NAME_PREFIX + "gpu"
+MIG_RESOURCE_PREFIX = RESOURCE_NAME_PREFIX + "mig-"
 SHARED_RESOURCE_SUFFIX = ".shared"
 
 # GFD's product label.
@@ -93,6 +94,15 @@ PRODUCT_MIG_INFIX = "-MIG-"
 PRODUCT_MIG_INVALID = "INVALID"
 
 ProductLabel = namedtuple("ProductLabel", "product mig_profile shared")
+
+
+def resource_name(name):
+    """The resource a sharing config's ``name`` is in the device plugin: a bare name
+    (``gpu``, ``mig-1g.10gb``) gets the ``nvidia.com/`` prefix (k8s-device-plugin
+    api/config/v1/resources.go NewResourceName)."""
+    if isinstance(name, str) and name and not name.startswith(RESOURCE_NAME_PREFIX):
+        return RESOURCE_NAME_PREFIX + name
+    return name
 
 
 def advertised_resource(name, rename_by_default):

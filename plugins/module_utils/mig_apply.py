@@ -136,7 +136,7 @@ class GeometryRun:
             name, desired, warnings = desired_from_config(self.config, self.config_name, gpus,
                                                           self.allow_no_match)
         except MigConfigError as exc:
-            raise ApplyError(exc.report(", nothing changed"), {"errors": exc.errors})
+            raise ApplyError(exc.report(", no GPU was changed"), {"errors": exc.errors})
         self.config_name = name
         self.warnings.extend(warnings)
         try:
@@ -226,7 +226,7 @@ class GeometryRun:
         if busy and not self.force:
             lines = ["%s: %s" % (label, ", ".join(procs)) for label, procs in busy.items()]
             raise ApplyError("refusing to change GPUs that run processes (stop them, or set "
-                             "force: true); nothing changed:\n%s" % "\n".join(
+                             "force: true); no GPU was changed:\n%s" % "\n".join(
                                  "- " + line for line in lines),
                              dict(result, busy_gpus=busy, layout=observed_layout(gpus)))
         if busy:

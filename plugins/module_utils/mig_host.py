@@ -95,7 +95,7 @@ def mig_manager_problems(node, policy, node_name=None):
             "node's %s (%s) whenever its pod starts, undoing a layout made on the host. Keep it "
             "off the node (kubectl label node %s %s=false --overwrite; the operator keeps that "
             "value), disable it (gpu_operator_mig_manager_enabled: false), or use mig_mode: "
-            "operator. Nothing was changed."
+            "operator. The MIG role changed nothing."
             % (name, CLUSTER_POLICY, MIG_MANAGER_LABEL, value if value is not None else "unset",
                MIG_CONFIG_LABEL, "'%s'" % config if config
                else "unset; the operator sets it to '%s'" % default if default else "unset",

@@ -79,7 +79,7 @@ def check_problems(nodes_by_name, wanted, plans, config, allow_no_match=False):
         errors = mig_config_errors(config, wanted[node], product, count, allow_no_match)
         if errors:
             problems.append("%s: invalid MIG configuration for its GPUs as GPU feature discovery "
-                            "labels them (%s x %s), %d problem(s), nothing changed:%s"
+                            "labels them (%s x %s), %d problem(s), the MIG role changed nothing:%s"
                             % (node, product or "unknown", count or "?", len(errors),
                                "".join("\n- " + error for error in errors)))
     return problems
@@ -125,7 +125,7 @@ def policy_problem(policy, configmap, patch_policy):
                        % (CLUSTER_POLICY, named or "none", configmap))
         else:
             return None
-    return problem + "; nothing was changed."
+    return problem + "; the MIG role changed nothing."
 
 
 def rollout_problem(daemonset, configmap, namespace, name, timeout):

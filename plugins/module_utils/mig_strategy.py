@@ -34,6 +34,7 @@ from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import
     GPU_RESOURCE,
     MIG_RESOURCE_PREFIX,
     parse_product,
+    resource_name,
 )
 from ansible_collections.fractional.gpu.plugins.module_utils.mig_config import (
     MigConfigError,
@@ -45,6 +46,9 @@ __metaclass__ = type
 
 NONE, SINGLE, MIXED = "none", "single", "mixed"
 STRATEGIES = (NONE, SINGLE, MIXED)
+# Where the MIG strategy a check holds a pool to comes from, as a problem names it.
+CLUSTER_STRATEGY = "the cluster's MIG strategy (ClusterPolicy spec.mig.strategy) is %s"
+RUN_STRATEGY = "gpu_operator_mig_strategy is %s (the MIG strategy the GPU Operator play gives the cluster)"
 # The device plugin's own default, when the operator passes no MIG_STRATEGY.
 PLUGIN_DEFAULT = NONE
 NVIDIA_VENDOR_ID = 0x10DE
@@ -90,13 +94,14 @@ def mig_layouts(mig_config, config_name, gpu_product, gpu_count):
                 for gpu in gpus)
 
 
-def sharing_problems(where, sharing, strategy, mig_pool=False):
+def sharing_problems(where, sharing, strategy, mig_pool=False, source=CLUSTER_STRATEGY):
     """What the device plugin refuses, or applies to nothing, in one pool's sharing settings
     (``strategy`` timeSlicing or mps, ``resources``) under the cluster's MIG strategy.
-    ``mig_pool``: the pool's GPUs are in MIG mode."""
-    why = "the cluster's MIG strategy (ClusterPolicy spec.mig.strategy) is %s" % strategy
+    ``mig_pool``: the pool's GPUs are in MIG mode. ``source``: where the strategy comes
+    from, as the problems name it (the cluster's, or the one the run will set)."""
+    why = source % strategy
     mps = (sharing or {}).get("strategy") == "mps"
-    names = [item.get("name") for item in (sharing or {}).get("resources") or []
+    names = [resource_name(item.get("name")) for item in (sharing or {}).get("resources") or []
              if isinstance(item, dict)]
     problems = []
     if mps and strategy == MIXED:
@@ -126,17 +131,18 @@ def sharing_problems(where, sharing, strategy, mig_pool=False):
     return problems
 
 
-def pool_problems(pool, strategy, mig_config=None):
+def pool_problems(pool, strategy, mig_config=None, source=CLUSTER_STRATEGY):
     """What the device plugin would refuse, or apply to nothing, in one resolved pool under
     the cluster's MIG strategy. ``pool``: name, strategy (mig, time_slicing, kai, none),
     time_slicing (its sharing settings, {} when it does not share), mig_config_name,
-    gpu_product and gpu_count (as GFD labels them). Returns sentences naming the pool."""
+    gpu_product and gpu_count (as GFD labels them; without them, the rules that need the
+    GPUs are left out). Returns sentences naming the pool."""
     where = "pool %s" % pool.get("name")
     is_mig = pool.get("strategy") == "mig"
-    problems = sharing_problems(where, pool.get("time_slicing"), strategy, mig_pool=is_mig)
+    problems = sharing_problems(where, pool.get("time_slicing"), strategy, mig_pool=is_mig, source=source)
     if not is_mig:
         return problems
-    why = "the cluster's MIG strategy (ClusterPolicy spec.mig.strategy) is %s" % strategy
+    why = source % strategy
     if strategy == NONE:
         problems.append("%s partitions its GPUs with MIG, but under MIG strategy none the "
                         "device plugin advertises whole GPUs only and no MIG device: %s; set "

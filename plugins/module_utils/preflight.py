@@ -21,6 +21,7 @@ from ansible_collections.fractional.gpu.plugins.module_utils import (
     fleet_plan,
     kai_queues,
     mig_config,
+    mig_strategy,
     node_metadata,
 )
 
@@ -140,12 +141,8 @@ def pool_problems(name, pool):
                             "pool_node_selector" % (where, problem))
     else:
         problems.extend(selector_problems(where, selector))
-    settings = pool.get("settings") or {}
-    sharing = settings.get("pool_time_slicing")
-    strategy = settings.get("pool_strategy") or "auto"
-    shares = strategy in SHARING_STRATEGIES or (
-        strategy == fleet_plan.MIG and fleet_plan.as_bool(settings.get("pool_share_mig_devices")))
-    if sharing and shares:
+    sharing = (pool.get("settings") or {}).get("pool_time_slicing")
+    if sharing and _shares(pool):
         if not isinstance(sharing, dict):
             problems.append("%s: pool_time_slicing must be a mapping (resources, strategy, ...), "
                             "got %s: %r" % (where, _kind(sharing), sharing))
@@ -159,6 +156,34 @@ def pool_problems(name, pool):
 
 def _strategy(pool):
     return (pool.get("settings") or {}).get("pool_strategy") or "auto"
+
+
+def _shares(pool):
+    settings = pool.get("settings") or {}
+    return _strategy(pool) in SHARING_STRATEGIES or (
+        _strategy(pool) == fleet_plan.MIG and fleet_plan.as_bool(settings.get("pool_share_mig_devices")))
+
+
+def run_strategy_problems(name, pool):
+    """What the MIG strategy the run asks for (gpu_operator_mig_strategy, which the GPU
+    Operator play writes to the ClusterPolicy before any pool is handled) makes of the
+    pool: the rules of mig_strategy.pool_problems that need no GPU (MPS under mixed, MIG
+    resources outside mixed, a MIG pool under none), so that a strategy that breaks a pool
+    is refused before the cluster's is changed. Unset: the cluster's stays, and the pools
+    are checked against it once read."""
+    strategy = (pool.get("inputs") or {}).get("gpu_operator_mig_strategy")
+    if strategy not in mig_strategy.STRATEGIES:
+        return []  # unset, or not a strategy: the argument spec's check names it
+    sharing = (pool.get("settings") or {}).get("pool_time_slicing")
+    problems = []
+    if _shares(pool) and isinstance(sharing, dict):
+        problems.extend(mig_strategy.sharing_problems(
+            "pool %s: pool_time_slicing" % name, sharing, strategy,
+            mig_pool=_strategy(pool) == fleet_plan.MIG, source=mig_strategy.RUN_STRATEGY))
+    # The pool's own rules under the strategy, less its sharing (above, named as such).
+    problems.extend(mig_strategy.pool_problems({"name": name, "strategy": _strategy(pool), "time_slicing": {}},
+                                               strategy, source=mig_strategy.RUN_STRATEGY))
+    return problems
 
 
 def document_problems(inputs, strategies):
@@ -223,7 +248,8 @@ def input_problems(pools, specs):
         own = dict((variable, value) for variable, value in (pool.get("inputs") or {}).items()
                    if variable not in shared)
         where = "pool %s" % name
-        own_problems = typed_problems(own, specs, where) + pool_problems(name, pool) + mig_pool_problems(name, pool)
+        own_problems = (typed_problems(own, specs, where) + pool_problems(name, pool)
+                        + mig_pool_problems(name, pool) + run_strategy_problems(name, pool))
         own_problems += ["%s: %s" % (where, problem) for problem in document_problems(own, [_strategy(pool)])]
         for problem in own_problems:
             # The same problem in several pools (an extra var that all of them read) once.

@@ -280,7 +280,7 @@ def main():
     try:
         data = load_config(params["config"], params["config_file"])
     except MigConfigError as exc:
-        module.fail_json(msg=exc.report(", nothing changed"), errors=exc.errors, changed=False)
+        module.fail_json(msg=exc.report(", no GPU was changed"), errors=exc.errors, changed=False)
 
     path = module.get_bin_path(params["nvidia_smi_path"], required=True)
     client = NvidiaSmi(module.run_command, path)

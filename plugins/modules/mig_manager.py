@@ -320,7 +320,7 @@ def main():
         api = kube.apis(module)
         out = STEPS[step](module, api, params)
     except Exception as exc:  # pylint: disable=broad-except  # a failed read, said in one line
-        module.fail_json(msg="step %s: reading the cluster failed (%s); nothing was changed"
+        module.fail_json(msg="step %s: reading the cluster failed (%s); the MIG role changed nothing"
                          % (step, kube.error_text(exc)))
     module.exit_json(changed=False, **out)
 

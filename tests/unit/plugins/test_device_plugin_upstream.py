@@ -31,11 +31,16 @@ STRATEGIES = ("none", "single", "mixed")
 # The operator's DaemonSet environment (GPU Operator assets/state-device-plugin).
 OPERATOR_ENV = {"PASS_DEVICE_SPECS": "true", "FAIL_ON_INIT_ERROR": "true", "DEVICE_LIST_STRATEGY": "envvar",
                 "DEVICE_ID_STRATEGY": "uuid", "MPS_ROOT": "/run/nvidia/mps"}
-# Configs the collection does not render, to show where the plugin and the collection part.
+# Configs written as a user might, not as the collection renders them: what the plugin does
+# with each, beside what the collection says of it.
 PROBES = {
     "probe: flags.gdrcopyEnabled": {"version": "v1", "flags": {"gdrcopyEnabled": True}},
     "probe: bare resource name gpu": {"version": "v1", "sharing": {"timeSlicing": {
         "resources": [{"name": "gpu", "replicas": 2}]}}},
+    "probe: flags.failOnInitError false": {"version": "v1", "flags": {"failOnInitError": False}},
+    "probe: flags.plugin.deviceIDStrategy index": {"version": "v1", "flags": {"plugin": {"deviceIDStrategy": "index"}}},
+    "probe: mps failRequestsGreaterThanOne false": {"version": "v1", "sharing": {"mps": {
+        "failRequestsGreaterThanOne": False, "resources": [{"name": "nvidia.com/gpu", "replicas": 2}]}}},
 }
 
 
@@ -181,27 +186,63 @@ def test_the_operator_environment_overrides_the_config_files_strategy(results):
             assert detail["flags"]["migStrategy"] == strategy, (name, version)
 
 
+def probe_runs(table, probe):
+    """(version, strategy) -> the config the plugin runs with, for one probe."""
+    return {(version, strategy): detail for (name, version, strategy), (outcome, detail) in table.items()
+            if name == probe and outcome == "runs"}
+
+
 def test_gdrcopy_enabled_is_known_from_v0_18(results):
     table, _configs = results
-    flags = {(version, strategy): detail["flags"] for (name, version, strategy), (outcome, detail) in table.items()
-             if name == "probe: flags.gdrcopyEnabled" and outcome == "runs"}
+    flags = {key: config["flags"] for key, config in probe_runs(table, "probe: flags.gdrcopyEnabled").items()}
     assert len(flags) == 9
     for (version, _strategy), value in flags.items():
         assert ("gdrcopyEnabled" in value) == (version != "v0.17.4"), (version, value)
-    # The collection refuses it as "not a device plugin flag" (issue: it is one from v0.18).
-    problems = dpc.config_problems([{"name": "p", "flags": {"gdrcopyEnabled": True},
-                                     "resources": [{"name": "nvidia.com/gpu", "replicas": 2}]}])
-    assert any("gdrcopyEnabled" in problem for problem in problems)
+    # The pinned GPU Operator release runs a plugin from v0.18: the collection accepts it.
+    assert dpc.config_problems([{"name": "p", "flags": {"gdrcopyEnabled": True},
+                                 "resources": [{"name": "nvidia.com/gpu", "replicas": 2}]}]) == []
 
 
 def test_a_bare_gpu_name_is_accepted_as_nvidia_com_gpu(results):
     table, _configs = results
-    for (name, version, strategy), (outcome, detail) in table.items():
-        if name == "probe: bare resource name gpu":
-            assert outcome == "runs", (version, strategy, detail)
-            assert [r["name"] for r in detail["sharing"]["timeSlicing"]["resources"]] == ["nvidia.com/gpu"]
-    problems = dpc.config_problems([{"name": "p", "resources": [{"name": "gpu", "replicas": 2}]}])
-    assert problems, "the collection accepts a bare name: the difference this test shows is gone"
+    runs = probe_runs(table, "probe: bare resource name gpu")
+    assert len(runs) == 9
+    for config in runs.values():
+        assert [r["name"] for r in config["sharing"]["timeSlicing"]["resources"]] == ["nvidia.com/gpu"]
+    pool = {"name": "p", "resources": [{"name": "gpu", "replicas": 2}]}
+    assert dpc.config_problems([pool]) == []
+    assert dpc.render_config(pool)["sharing"]["timeSlicing"]["resources"][0]["name"] == "nvidia.com/gpu"
+
+
+@pytest.mark.parametrize("probe, path, operator_value, flags", [
+    ("probe: flags.failOnInitError false", ("failOnInitError",), True, {"failOnInitError": False}),
+    ("probe: flags.plugin.deviceIDStrategy index", ("plugin", "deviceIDStrategy"), "uuid",
+     {"plugin": {"deviceIDStrategy": "index"}}),
+])
+def test_the_operators_environment_wins_over_the_file_and_the_collection_refuses_it(results, probe, path,
+                                                                                    operator_value, flags):
+    table, _configs = results
+    runs = probe_runs(table, probe)
+    assert len(runs) == 9
+    for config in runs.values():
+        value = config["flags"]
+        for key in path:
+            value = value[key]
+        assert value == operator_value
+    problems = dpc.config_problems([{"name": "p", "flags": flags,
+                                     "resources": [{"name": "nvidia.com/gpu", "replicas": 2}]}], mig_strategy=None)
+    assert len(problems) == 1 and "overridden by the GPU Operator" in problems[0], problems
+
+
+def test_mps_fail_requests_false_is_forced_to_true_and_the_collection_refuses_it(results):
+    table, _configs = results
+    runs = probe_runs(table, "probe: mps failRequestsGreaterThanOne false")
+    assert len(runs) == 6  # MPS under mixed: the plugin exits
+    for config in runs.values():
+        assert config["sharing"]["mps"]["failRequestsGreaterThanOne"] is True
+    problems = dpc.config_problems([{"name": "p", "strategy": "mps", "fail_requests_greater_than_one": False,
+                                     "resources": [{"name": "nvidia.com/gpu", "replicas": 2}]}])
+    assert len(problems) == 1 and "fail_requests_greater_than_one false is overridden" in problems[0]
 
 
 def test_gfd_labels_the_simulated_h200_as_it_labelled_the_real_one(plugins, tmp_path):

@@ -50,10 +50,26 @@ def test_empty_resources_are_refused(resources):
     assert any("no resources specified" in p for p in problems)
 
 
-@pytest.mark.parametrize("name", ["nvidia.com/gpus", "amd.com/gpu", "nvidia.com/mig-9g.99gb", "gpu"])
+@pytest.mark.parametrize("name", ["nvidia.com/gpus", "amd.com/gpu", "nvidia.com/mig-9g.99gb", "gpus"])
 def test_unknown_resources_are_refused(name):
     problems = dpc.config_problems([pool(resources=[{"name": name, "replicas": 2}])], mig_strategy="mixed")
     assert len(problems) == 1 and name in problems[0]
+
+
+@pytest.mark.parametrize("bare, full", [("gpu", "nvidia.com/gpu"), ("mig-1g.10gb", "nvidia.com/mig-1g.10gb")])
+def test_a_bare_name_is_the_resource_the_plugin_prefixes(bare, full):
+    given = pool(resources=[{"name": bare, "replicas": 3}])
+    assert dpc.config_problems([given], mig_strategy="mixed") == []
+    assert dpc.render_config(given, "mixed")["sharing"]["timeSlicing"]["resources"] == [{"name": full, "replicas": 3}]
+    # Under the wrong strategy the problem names both: what was written and what it is.
+    if bare != "gpu":
+        problems = dpc.config_problems([given], mig_strategy="single")
+        assert problems and all(full in p for p in problems)
+    problems = dpc.config_problems([pool(resources=[{"name": bare, "replicas": 1}])], mig_strategy="mixed")
+    assert problems == ["pool l40s: resources[0] (%s, i.e. %s): replicas is 1; the device plugin requires >= 2 "
+                        "(turn sharing off with sharing: false instead)" % (bare, full)]
+    twice = pool(resources=[{"name": bare, "replicas": 2}, {"name": full, "replicas": 2}])
+    assert dpc.config_problems([twice], mig_strategy="mixed") == ["pool l40s: resource %s is listed twice" % full]
 
 
 def test_a_plus_attribute_gets_a_hint():
@@ -104,12 +120,35 @@ def test_rename_by_default_under_flags_is_refused():
 
 
 def test_unknown_and_nested_flags():
-    assert dpc.config_problems([pool(flags={"failOnInitError": True, "plugin": {"deviceIDStrategy": "uuid"}})]) == []
+    assert dpc.config_problems([pool(flags={"gdrcopyEnabled": True, "nvidiaDriverRoot": "/run/nvidia/driver",
+                                            "plugin": {"cdiAnnotationPrefix": "cdi.k8s.io/"}})]) == []
     problems = dpc.config_problems([pool(flags={"bogus": 1, "plugin": {"nope": 1}, "migStrategy": "mixed"})])
     assert len(problems) == 3
     assert any("flags.bogus" in p for p in problems)
     assert any("flags.plugin.nope" in p for p in problems)
     assert any("flags.migStrategy ('mixed') is overridden by the cluster's MIG strategy" in p for p in problems)
+
+
+@pytest.mark.parametrize("flags, flag, variable", [
+    ({"failOnInitError": False}, "flags.failOnInitError (False)", "FAIL_ON_INIT_ERROR=true"),
+    ({"mpsRoot": "/var/mps"}, "flags.mpsRoot ('/var/mps')", "MPS_ROOT=/run/nvidia/mps"),
+    ({"plugin": {"deviceIDStrategy": "index"}}, "flags.plugin.deviceIDStrategy ('index')", "DEVICE_ID_STRATEGY=uuid"),
+    ({"plugin": {"passDeviceSpecs": False}}, "flags.plugin.passDeviceSpecs (False)", "PASS_DEVICE_SPECS=true"),
+    ({"plugin": {"deviceListStrategy": "volume-mounts"}}, "flags.plugin.deviceListStrategy ('volume-mounts')",
+     "DEVICE_LIST_STRATEGY=envvar"),
+])
+def test_flags_the_operator_sets_through_the_environment_are_refused(flags, flag, variable):
+    problems = dpc.config_problems([pool(flags=flags)], mig_strategy=None)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("pool l40s: %s is overridden by the GPU Operator" % flag)
+    assert variable in problems[0]
+
+
+def test_mps_cannot_turn_off_fail_requests_greater_than_one():
+    assert dpc.config_problems([pool(strategy="mps", fail_requests_greater_than_one=True)]) == []
+    assert dpc.config_problems([pool(strategy="timeSlicing", fail_requests_greater_than_one=False)]) == []
+    problems = dpc.config_problems([pool(strategy="mps", fail_requests_greater_than_one=False)])
+    assert len(problems) == 1 and problems[0].startswith("pool l40s: fail_requests_greater_than_one false is overridden")
 
 
 def test_ignored_rename_and_devices_are_refused():
@@ -180,8 +219,8 @@ def test_render_time_slicing_matches_the_documented_layout():
 def test_render_mps_keeps_the_plugins_default_for_fail_requests():
     config = dpc.render_config(pool(strategy="mps"))
     assert config["sharing"] == {"mps": {"renameByDefault": False, "resources": [{"name": "nvidia.com/gpu", "replicas": 4}]}}
-    config = dpc.render_config(pool(strategy="mps", fail_requests_greater_than_one=False))
-    assert config["sharing"]["mps"]["failRequestsGreaterThanOne"] is False
+    config = dpc.render_config(pool(strategy="mps", fail_requests_greater_than_one=True))
+    assert config["sharing"]["mps"]["failRequestsGreaterThanOne"] is True
 
 
 def test_rendered_yaml_parses_back_to_the_same_tree():

@@ -74,7 +74,7 @@ def test_busy_gpu_is_refused_with_process_list_then_forced():
     with pytest.raises(ApplyError) as info:
         run(fake, "all-1g.10gb")
     assert "GPU 1 (H100-SXM5-80GB): pid 4242 (python3" in info.value.msg
-    assert "nothing changed" in info.value.msg
+    assert "no GPU was changed" in info.value.msg
     assert fake.mutations == []
     assert info.value.result["busy_gpus"]
 
@@ -92,7 +92,7 @@ def test_bad_config_changes_nothing_and_lists_every_error():
     with pytest.raises(ApplyError) as info:
         run(fake, "bad")
     msg = info.value.msg
-    assert "nothing changed" in msg
+    assert "no GPU was changed" in msg
     assert "device index 12 out of range" in msg
     assert "profile '1g.5gb' does not exist" in msg
     assert "profile '4g.40gb': 2 instances requested" in msg

@@ -130,14 +130,14 @@ def policy(**manager):
 def test_the_cluster_policy_check_says_which_of_three_things_is_wrong():
     assert policy_problem(None, CM, True) == (
         "There is no ClusterPolicy cluster-policy: install the GPU Operator first "
-        "(fractional.gpu.gpu_operator); nothing was changed.")
+        "(fractional.gpu.gpu_operator); the MIG role changed nothing.")
     assert policy_problem(policy(enabled=False), CM, True) == (
         "ClusterPolicy cluster-policy disables the MIG manager (spec.migManager.enabled is false); "
-        "nothing was changed.")
+        "the MIG role changed nothing.")
     assert policy_problem(policy(enabled="false"), CM, True).startswith("ClusterPolicy cluster-policy disables")
     assert policy_problem(policy(config={"name": "other"}), CM, False) == (
         "ClusterPolicy cluster-policy names ConfigMap other for the MIG manager, not %s "
-        "(mig_operator_patch_cluster_policy is false); nothing was changed." % CM)
+        "(mig_operator_patch_cluster_policy is false); the MIG role changed nothing." % CM)
     assert "names ConfigMap none for" in policy_problem(policy(), CM, False)
     # The role patches the ClusterPolicy itself, or it names the ConfigMap already.
     assert policy_problem(policy(), CM, True) is None

@@ -12,6 +12,7 @@ from ansible_collections.fractional.gpu.plugins.module_utils.preflight import (
     input_problems,
     option_specs,
     pool_problems,
+    run_strategy_problems,
     selector_problems,
     typed_problems,
 )
@@ -90,6 +91,30 @@ def test_time_slicing_replicas_by_the_plugins_rules_before_the_cluster_is_read()
         "strategy": "mps", "resources": [{"name": "nvidia.com/mig-1g.10gb", "replicas": 2}]}}}) == []
     as_list = pool_problems("l", {"settings": {"pool_strategy": "time_slicing", "pool_time_slicing": [SLICED]}})
     assert len(as_list) == 1 and "pool_time_slicing must be a mapping" in as_list[0]
+
+
+def test_the_mig_strategy_the_run_sets_is_checked_before_the_operator_play_sets_it():
+    mps = {"pool_strategy": "time_slicing", "pool_time_slicing": {"strategy": "mps", "resources": [
+        {"name": "gpu", "replicas": 4}]}}
+    under_mixed = run_strategy_problems("l40s", {"settings": mps, "inputs": {"gpu_operator_mig_strategy": "mixed"}})
+    assert len(under_mixed) == 1, under_mixed
+    assert under_mixed[0].startswith("pool l40s: pool_time_slicing: MPS is refused by the device plugin under MIG "
+                                     "strategy mixed")
+    assert "gpu_operator_mig_strategy is mixed" in under_mixed[0]
+    # Unset: the run keeps the cluster's, checked once read; single: MPS runs.
+    assert run_strategy_problems("l40s", {"settings": mps, "inputs": {}}) == []
+    assert run_strategy_problems("l40s", {"settings": mps, "inputs": {"gpu_operator_mig_strategy": "single"}}) == []
+    # A MIG pool under none, and MIG resources (bare names too) outside mixed.
+    shared_mig = {"pool_strategy": "mig", "pool_share_mig_devices": True,
+                  "pool_time_slicing": {"resources": [{"name": "mig-1g.10gb", "replicas": 2}]}}
+    under_none = run_strategy_problems("h100", {"settings": shared_mig, "inputs": {"gpu_operator_mig_strategy": "none"}})
+    assert len(under_none) == 2, under_none
+    assert under_none[0].startswith("pool h100: pool_time_slicing: nvidia.com/mig-1g.10gb is advertised by the "
+                                    "device plugin only under MIG strategy mixed")
+    assert under_none[1].startswith("pool h100 partitions its GPUs with MIG, but under MIG strategy none")
+    # The whole preflight carries it, per pool.
+    problems = input_problems(_pools(l40s=dict({"gpu_operator_mig_strategy": "mixed"}, settings=mps)), SPECS)
+    assert problems == under_mixed
 
 
 def test_every_problem_of_every_pool_at_once_a_shared_value_once():

@@ -189,4 +189,4 @@ def test_bad_input_and_a_failed_read_say_so(fake, capsys):
     fake.list_namespaced_pod = lambda *args, **kwargs: down()
     out = run({"step": "decide", "nodes": {"a": "x"}}, capsys)
     assert out["_rc"] == 1 and out["msg"] == (
-        "step decide: reading the cluster failed ([Errno 111] Connection refused); nothing was changed")
+        "step decide: reading the cluster failed ([Errno 111] Connection refused); the MIG role changed nothing")

@@ -230,7 +230,7 @@ def test_bad_input_changes_nothing_and_lists_every_error(sim):
                for e in errors)
     assert any("GPU 1 (H100-SXM5-80GB): profile '1g.10gb+me': 2 instances requested" in e
                for e in errors)
-    assert result["msg"].startswith("invalid MIG configuration (%d problems, nothing changed)"
+    assert result["msg"].startswith("invalid MIG configuration (%d problems, no GPU was changed)"
                                     % len(errors))
     assert host.mutations() == []
     unknown = host.module("mig_geometry", dict(config=CONFIG, config_name="nope"))
