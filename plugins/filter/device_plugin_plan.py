@@ -66,7 +66,9 @@ _value:
     config key, or null when its pool does not share), C(changes) (list of node and label value, null
     to remove), C(pools) (pool to nodes).
   - C(data) (the ConfigMap data once the run is done), C(data_before_labels) (the data to write before
-    the node labels change; the keys that go are removed only after no node names them), and C(sharing)
+    the node labels change; the keys that go are removed only after no node names them),
+    C(patch_before_labels) and C(patch_after_labels) (the same two writes as patches of the keys that
+    change, null to remove, so that keys another run writes meanwhile stay), and C(sharing)
     (whether C(data) holds a key besides O(default_key), so that the ConfigMap and the ClusterPolicy's
     reference to it stay).
   - C(restarts) (GPU nodes whose device plugin and GFD pods must restart, as their config changed under
@@ -80,6 +82,8 @@ def device_plugin_plan(pools, nodes, pool_label, default_key, mig_strategy="none
     result = dpc.plan(pools, nodes, pool_label)
     result["data"] = dpc.configmap_data(pools, default_key, mig_strategy, existing)
     result["data_before_labels"] = dict(existing or {}, **result["data"])
+    result["patch_before_labels"], result["patch_after_labels"] = dpc.configmap_patches(
+        existing, result["data_before_labels"], result["data"])
     result["sharing"] = any(key != default_key for key in result["data"])
     result["restarts"] = dpc.restarts(nodes, result["changes"], existing, result["data"], default_key)
     return result

@@ -377,6 +377,18 @@ def configmap_data(pools, default_key, mig_strategy="none", existing=None):
     return data
 
 
+def configmap_patches(existing, before_labels, after):
+    """The two writes of the ConfigMap's data as patches of this run's keys alone: the keys
+    to set before the node labels change (``before_labels`` where it differs from
+    ``existing``), then those to remove once no node names them (None: remove). A patch
+    leaves every other key as the server has it, so that a run for other pools, writing at
+    the same time, keeps what it wrote (a whole ``data`` map written back would undo it)."""
+    existing = existing or {}
+    first = dict((key, text) for key, text in before_labels.items() if existing.get(key) != text)
+    second = dict((key, None) for key in before_labels if key not in after)
+    return first, second
+
+
 def _labels(node):
     return (node.get("metadata") or {}).get("labels") or {}
 

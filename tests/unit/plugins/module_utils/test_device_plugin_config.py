@@ -267,6 +267,20 @@ def test_keys_of_pools_not_listed_stay_and_unshared_listed_pools_lose_theirs():
     assert "replicas: 4" in data["l40s"] and "migStrategy: none" in data["default"]
 
 
+def test_the_writes_are_patches_of_this_runs_keys_alone():
+    existing = {"default": "d", "a100": "a100's config", "l40s": "old l40s", "h100": "h100's"}
+    data = dpc.configmap_data([pool(), pool(name="h100", sharing=False)], "default", "none", existing)
+    before = dict(existing, **data)
+    first, second = dpc.configmap_patches(existing, before, data)
+    # Only what changes: a100 (another run's pool) is in neither patch.
+    assert set(first) == {"default", "l40s"} and "replicas: 4" in first["l40s"]
+    assert second == {"h100": None}
+    # Once in place, nothing to write.
+    assert dpc.configmap_patches(data, data, data) == ({}, {})
+    # A new ConfigMap: the first patch is all of it.
+    assert dpc.configmap_patches({}, data, data) == (data, {})
+
+
 # --- plan ---------------------------------------------------------------------------------
 
 def test_plan_labels_pool_members_and_clears_the_rest():
