@@ -121,7 +121,9 @@ stage_molecule() {
   ANSIBLE_COLLECTIONS_PATH="$(collections_path)"
   # fresh_cluster first: it needs the GPU nodes as the lab starts them, before any
   # scenario has installed the GPU Operator on them. scale_faults last: it crashes the
-  # lab's apiserver in the middle of a run (and starts it again).
+  # lab's apiserver in the middle of a run (and starts it again). preflight stops the
+  # apiserver too, which stops KAI's processes (tests/lab/kai.sh): kai_scheduler, the one
+  # scenario that needs them, sorts before it.
   for scenario in "$REPO"/extensions/molecule/*/; do
     scenario=$(basename "$scenario")
     [[ $scenario == default || $scenario == fresh_cluster || $scenario == scale_faults ]] \
