@@ -80,7 +80,8 @@ stage_lint() (
   # of the production profile, the whole tree), and Galaxy's, which lints the tarball
   # unpacked under a placeholder name, cannot resolve the playbooks that name this
   # collection, and gives up after 180 s on a busy 2-core machine.
-  GALAXY_IMPORTER_RUN_ANSIBLE_LINT=false python -m galaxy_importer.main "$work"/fractional-gpu-*.tar.gz \
+  # In the temporary directory: it writes importer_result.json where it runs.
+  (cd "$work" && GALAXY_IMPORTER_RUN_ANSIBLE_LINT=false python -m galaxy_importer.main "$work"/fractional-gpu-*.tar.gz) \
     >"$work/import.log" 2>&1 || { cat "$work/import.log"; die "galaxy-importer refused the tarball"; }
   grep -v '^Loading ' "$work/import.log"
   ! grep -E '^(ERROR|WARNING)' "$work/import.log" >/dev/null \
