@@ -61,6 +61,7 @@ from ansible_collections.fractional.gpu.plugins.module_utils.k8s_contract import
     MIG_CONFIG_ALL_DISABLED,
     MIG_CONFIG_LABEL,
     MIG_RESOURCE_PREFIX as MIG_PREFIX,
+    RESOURCE_NAME_PREFIX,
     SHARED_RESOURCE_SUFFIX as SHARED_SUFFIX,
     advertised_resource,
     parse_product,
@@ -201,7 +202,7 @@ def _check_resource(where, index, resource, raw_name, pool, mig_names, problems)
     given = raw_name if isinstance(raw_name, str) else name
     rwhere = "%s (%s)" % (rwhere, name if given == name else "%s, i.e. %s" % (given, name))
     suffix = name.split("/", 1)[1] if "/" in name else ""
-    if len(name) > MAX_RESOURCE_NAME_LENGTH or not name.startswith("nvidia.com/") \
+    if len(name) > MAX_RESOURCE_NAME_LENGTH or not name.startswith(RESOURCE_NAME_PREFIX) \
             or not _DNS_SUBDOMAIN.match(suffix):
         hint = " ('+' attributes are advertised as '.', e.g. nvidia.com/mig-1g.10gb.me)" if "+" in name else ""
         problems.append("%s: not a valid device plugin resource name%s" % (rwhere, hint))
